@@ -30,7 +30,6 @@ help: ## list the targets
 
 $(VENV)/.installed: constraints.txt tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -r tests/requirements.txt
 	$(BIN)/python tools/ansible_test_get_pip.py
 	touch $@
@@ -66,11 +65,11 @@ collection: $(VENV)/.installed ## build the collection tarball into build/
 	rm -rf build && mkdir -p build
 	$(BIN)/ansible-galaxy collection build --output-path build .
 
-sanity: collection ## ansible-test sanity on the built collection, installed in a scratch tree
-	rm -rf build/sanity && mkdir -p build/sanity
-	$(BIN)/ansible-galaxy collection install --no-deps -p build/sanity build/tracefleet-otel-*.tar.gz
-	cd build/sanity/ansible_collections/tracefleet/otel && \
-	  $(BIN)/ansible-test sanity --requirements --python 3.11 --color no
+sanity: collection ## ansible-test sanity on the built collection, installed in a scratch tree outside the clone
+	tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
+	$(BIN)/ansible-galaxy collection install --force --no-deps -p "$$tree" build/tracefleet-otel-*.tar.gz && \
+	cd "$$tree/ansible_collections/tracefleet/otel" && \
+	$(BIN)/ansible-test sanity --requirements --python 3.11 --color no
 
 unit: $(VENV)/.installed ## unit tests (no cluster needed)
 	$(BIN)/python -m pytest tests/unit -q

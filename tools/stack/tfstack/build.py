@@ -147,7 +147,7 @@ def _build_otelcol(tool: Tool, out: Path, env: dict):
 
 def build(tool: Tool):
     bin_dir().mkdir(parents=True, exist_ok=True)
-    out = tool.path.with_suffix(".partial")
+    out = tool.path.with_name(f"{tool.path.name}.partial-{os.getpid()}")
     env = _go_env(tool)
     flags = ["-trimpath", f"-ldflags={tool.ldflags}"] if tool.ldflags else ["-trimpath"]
     if tool.binary == "otelcol":
