@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
     stale = []
-    for role_dir in sorted(p for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists()):
+    for role_dir in sorted(spec.parents[1] for spec in ROLES.glob("*/meta/argument_specs.yml")):
         text = render(role_dir)
         readme = role_dir / "README.md"
         if readme.exists() and readme.read_text() == text:
