@@ -25,7 +25,7 @@ def installed(tmp_path_factory):
     _run(BIN / "ansible-galaxy", "collection", "build", "--output-path", out, REPO)
     tarball = next(out.glob("tracefleet-otel-*.tar.gz"))
     root = tmp_path_factory.mktemp("collections")
-    _run(BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", root, tarball)
+    _run(BIN / "ansible-galaxy", "collection", "install", "--force", "--no-deps", "-p", root, tarball)
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(root)}
     return tarball, root, env
 
