@@ -6,6 +6,7 @@ free ports, so several clusters run side by side). Nodes and pods are simulated 
 their addresses are fake and must never be dialled.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -110,6 +111,24 @@ def wait_nodes(name: str, count: int, deadline_s: float = 60) -> None:
         time.sleep(0.5)
 
 
+def _create(name: str, tools: dict, log) -> None:
+    """kwokctl picks free ports itself; two clusters created at once can pick the same one.
+    Creations are serialised by a lock, and a failed one is cleaned up and tried once more."""
+    kwok_workdir().mkdir(parents=True, exist_ok=True)
+    with open(kwok_workdir() / "create.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for attempt in (1, 2):
+            try:
+                _kwokctl(tools, "create", "cluster", f"--name={name}", f"--config={_config(name, tools)}",
+                         f"--kubeconfig={kubeconfig_path(name)}", "--wait=60s")
+                return
+            except (StackError, subprocess.TimeoutExpired) as err:
+                if attempt == 2:
+                    raise StackError(f"cluster {name} did not start: {err}\n{log_tail(name)}") from err
+                log(f"cluster {name} failed to start, retrying once: {str(err)[:300]}")
+                down(name, log=lambda *_: None)
+
+
 def up(name: str = "tracefleet", nodes: int = 3, log=print) -> Path:
     """Start (or keep) cluster `name` with `nodes` Ready nodes; return its kubeconfig path."""
     tools = build.ensure(CONTROL_PLANE, log=lambda *_: None)
@@ -118,8 +137,7 @@ def up(name: str = "tracefleet", nodes: int = 3, log=print) -> Path:
         down(name, log=log)
     if name not in existing():
         started = time.monotonic()
-        _kwokctl(tools, "create", "cluster", f"--name={name}", f"--config={_config(name, tools)}",
-                 f"--kubeconfig={kubeconfig_path(name)}", "--wait=60s")
+        _create(name, tools, log)
         log(f"cluster {name} started in {time.monotonic() - started:.1f} s")
     _kwokctl(tools, "scale", "node", f"--name={name}", f"--replicas={nodes}")
     wait_nodes(name, nodes)
