@@ -1,9 +1,9 @@
-"""Command line for the local stack: python -m tfstack {build,up,down,status,logs,collections}."""
+"""Command line for the local stack: python -m tfstack {build,up,down,operator,status,logs,collections}."""
 
 import argparse
 import sys
 
-from . import build, cluster
+from . import build, cluster, operator
 from .collection import collections_root
 
 
@@ -17,6 +17,8 @@ def main(argv=None) -> int:
     p_up.add_argument("--nodes", type=int, default=3)
     p_down = sub.add_parser("down", help="stop clusters and everything they started (idempotent)")
     p_down.add_argument("--name", action="append", help="cluster name (default: every cluster)")
+    p_operator = sub.add_parser("operator", help="run the real OpenTelemetry Operator for a cluster (idempotent)")
+    p_operator.add_argument("--name", default="tracefleet")
     sub.add_parser("status", help="list clusters and their kubeconfigs")
     p_logs = sub.add_parser("logs", help="print the tail of a cluster's component logs")
     p_logs.add_argument("--name", default="tracefleet")
@@ -35,6 +37,8 @@ def main(argv=None) -> int:
         elif args.command == "down":
             for name in args.name or cluster.existing():
                 cluster.down(name)
+        elif args.command == "operator":
+            operator.start(args.name)
         elif args.command == "status":
             for name in cluster.existing():
                 state = "running" if cluster.healthy(name) else "stopped"
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
             print(build.by_binary(args.tool).path)
         elif args.command == "collections":
             print(collections_root())
-    except (build.BuildError, cluster.StackError) as err:
+    except (build.BuildError, cluster.StackError, operator.OperatorStartError) as err:
         print(f"tfstack: {err}", file=sys.stderr)
         return 1
     return 0
