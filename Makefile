@@ -48,7 +48,7 @@ stack-down: $(VENV)/.installed ## stop every local cluster (or NAME=...) and all
 stack-status: $(VENV)/.installed ## list local clusters
 	$(STACK) status
 
-demo: stack-up ## start the local stack and show what runs in it
+demo: stack-up ## start the local stack, roll tracing out with playbooks/site.yml, show what runs
 	$(BIN)/python tools/demo.py --name $(NAME)
 
 test: setup lint unit integration molecule ## everything CI runs
