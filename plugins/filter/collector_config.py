@@ -21,26 +21,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.tracefleet.otel.plugins.module_utils.collector_config import (
     agent_config,
     agent_settings_errors,
     gateway_config,
     gateway_settings_errors,
 )
-from ansible_collections.tracefleet.otel.plugins.module_utils.collector_settings import SettingsError
-
-
-def _raising(build, what):
-    def build_or_fail(settings):
-        try:
-            return build(settings)
-        except SettingsError as err:
-            raise AnsibleFilterError("invalid %s settings:\n- %s" % (what, "\n- ".join(err.errors)))
-    build_or_fail.__name__ = build.__name__
-    build_or_fail.__doc__ = build.__doc__
-    return build_or_fail
+from ansible_collections.tracefleet.otel.plugins.plugin_utils.settings_filter import raising as _raising
 
 
 class FilterModule(object):

@@ -34,10 +34,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.tracefleet.otel.plugins.module_utils.instrumentation import (
-    SettingsError,
     annotate_instrumentation_errors,
     annotate_instrumentation_namespaces,
     annotate_live_errors,
@@ -49,17 +46,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.instrumentation im
     instrumentation_spec,
     sampling_keep_rates,
 )
-
-
-def _raising(build, what):
-    def build_or_fail(*args):
-        try:
-            return build(*args)
-        except SettingsError as err:
-            raise AnsibleFilterError("invalid %s settings:\n- %s" % (what, "\n- ".join(err.errors)))
-    build_or_fail.__name__ = build.__name__
-    build_or_fail.__doc__ = build.__doc__
-    return build_or_fail
+from ansible_collections.tracefleet.otel.plugins.plugin_utils.settings_filter import raising as _raising
 
 
 def _instrumentations_by_namespace(reads):

@@ -35,6 +35,9 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import SettingsError
+from ansible_collections.tracefleet.otel.plugins.plugin_utils.settings_filter import raising as _raising
+
 PREFIX = "tracefleet_tempo_"
 
 # Mirrors the defaults of roles/tempo/meta/argument_specs.yml (tests/unit/plugins/filter/test_tempo_config.py).
@@ -119,12 +122,6 @@ _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 # The name is used for the StatefulSet: its pods' controller-revision-hash label is
 # "<name>-<10 chars>" and must stay a 63-character label value.
 NAME_MAX = 52
-
-
-class TempoSettingsError(ValueError):
-    def __init__(self, errors):
-        super(TempoSettingsError, self).__init__("\n".join(errors))
-        self.errors = list(errors)
 
 
 def _var(key):
@@ -333,7 +330,7 @@ def _valid(settings):
     s = _merged(settings)
     errors = _errors(s)
     if errors:
-        raise TempoSettingsError(errors)
+        raise SettingsError(errors)
     return s
 
 
@@ -464,23 +461,12 @@ def tempo_storage_credentials(settings):
     return result
 
 
-def _raising(build):
-    def build_or_fail(settings):
-        try:
-            return build(settings)
-        except TempoSettingsError as err:
-            raise AnsibleFilterError("invalid tempo settings:\n- %s" % "\n- ".join(err.errors))
-    build_or_fail.__name__ = build.__name__
-    build_or_fail.__doc__ = build.__doc__
-    return build_or_fail
-
-
 class FilterModule(object):
     """Grafana Tempo configuration builders."""
 
     def filters(self):
         return {
-            "tempo_config": _raising(tempo_config),
-            "tempo_storage_credentials": _raising(tempo_storage_credentials),
+            "tempo_config": _raising(tempo_config, "tempo"),
+            "tempo_storage_credentials": _raising(tempo_storage_credentials, "tempo"),
             "tempo_config_errors": tempo_config_errors,
         }

@@ -43,12 +43,11 @@ __metaclass__ = type
 import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.collector_settings import (
-    SettingsError,
     agent_errors,
     gateway_errors,
     limiter_sizes,
-    resolve,
 )
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import SettingsError, resolve
 
 GATEWAY_PREFIX = "tracefleet_gateway_"
 AGENT_PREFIX = "tracefleet_agent_"

@@ -14,9 +14,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import re
 from fractions import Fraction
+
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import Checker, is_int as _is_int, show as _show
 
 # The memory limiter's share of the container memory limit when not set explicitly.
 LIMIT_PERCENT = 75
@@ -26,14 +27,6 @@ GATEWAY_MIN_MEMORY_MIB = 1024
 
 GATEWAY_PROCESSORS = ("memory_limiter", "tail_sampling", "attributes", "redaction", "transform", "batch")
 AGENT_PROCESSORS = ("memory_limiter", "k8s_attributes", "batch")
-
-
-class SettingsError(ValueError):
-    """Invalid collector settings; ``errors`` lists every problem found."""
-
-    def __init__(self, errors):
-        super().__init__("; ".join(errors))
-        self.errors = list(errors)
 
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
@@ -75,55 +68,8 @@ def limiter_sizes(s):
     return limit, spike
 
 
-def resolve(settings, defaults):
-    """Defaults overlaid with the given settings; a None setting keeps its default."""
-    resolved = copy.deepcopy(defaults)
-    if isinstance(settings, dict):
-        resolved.update((key, value) for key, value in settings.items() if value is not None and key in defaults)
-    return resolved
-
-
-def _show(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(str(value))
-    return repr(value)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-class _Checker:
+class _Checker(Checker):
     """Collects errors about one collector's resolved settings."""
-
-    def __init__(self, s, prefix):
-        self.s = s
-        self.prefix = prefix
-        self.errors = []
-
-    def var(self, key):
-        return self.prefix + key
-
-    def fail(self, key, expected, got=None, show_got=True):
-        message = "%s: expected %s" % (self.var(key), expected)
-        if show_got:
-            message += ", got %s" % _show(self.s.get(key) if got is None else got)
-        self.errors.append(message)
-        return False
-
-    def boolean(self, key):
-        return isinstance(self.s[key], bool) or self.fail(key, "true or false")
-
-    def integer(self, key, minimum=None, maximum=None):
-        value = self.s[key]
-        ok = _is_int(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
-        if ok:
-            return True
-        if minimum is not None and maximum is not None:
-            return self.fail(key, "a whole number from %d to %d" % (minimum, maximum))
-        return self.fail(key, "a whole number of at least %d" % minimum if minimum is not None else "a whole number")
 
     def number(self, key, minimum, maximum):
         value = self.s[key]
@@ -134,9 +80,6 @@ class _Checker:
     def string(self, key, allow_empty=False):
         value = self.s[key]
         return (isinstance(value, str) and (allow_empty or value.strip() != "")) or self.fail(key, "a non-empty string")
-
-    def choice(self, key, choices):
-        return self.s[key] in choices or self.fail(key, "one of " + ", ".join(_show(c) for c in choices))
 
     def duration(self, key):
         value = self.s[key]

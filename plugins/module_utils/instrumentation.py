@@ -30,6 +30,14 @@ import copy
 import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_apply import apply_needed, live_object
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import (
+    Checker,
+    SettingsError,
+    is_int as _is_int,
+    is_number as _is_number,
+    resolve,
+    show as _show,
+)
 
 INSTRUMENTATION_PREFIX = "tracefleet_instrumentation_"
 ANNOTATE_PREFIX = "tracefleet_annotate_"
@@ -160,72 +168,8 @@ _IMAGE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:
                     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
 
 
-class SettingsError(ValueError):
-    """Invalid role settings; ``errors`` lists every problem found."""
-
-    def __init__(self, errors):
-        super(SettingsError, self).__init__("; ".join(errors))
-        self.errors = list(errors)
-
-
-def _show(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(str(value))
-    if value is None:
-        return "null"
-    return repr(value)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def resolve(settings, defaults):
-    """Defaults overlaid with the given settings; a None setting keeps its default."""
-    resolved = copy.deepcopy(defaults)
-    if isinstance(settings, dict):
-        resolved.update((key, copy.deepcopy(value)) for key, value in settings.items()
-                        if value is not None and key in defaults)
-    return resolved
-
-
-class _Checker:
-    """Collects errors about one role's resolved settings."""
-
-    def __init__(self, s, prefix):
-        self.s = s
-        self.prefix = prefix
-        self.errors = []
-
-    def var(self, key):
-        return self.prefix + key
-
-    def fail(self, key, expected, got=None, show_got=True):
-        message = "%s: expected %s" % (self.var(key), expected)
-        if show_got:
-            message += ", got %s" % _show(self.s.get(key) if got is None else got)
-        self.errors.append(message)
-        return False
-
-    def boolean(self, key):
-        return isinstance(self.s[key], bool) or self.fail(key, "true or false")
-
-    def integer(self, key, minimum, maximum=None):
-        value = self.s[key]
-        if _is_int(value) and value >= minimum and (maximum is None or value <= maximum):
-            return True
-        if maximum is None:
-            return self.fail(key, "a whole number of at least %d" % minimum)
-        return self.fail(key, "a whole number from %d to %d" % (minimum, maximum))
-
-    def choice(self, key, choices):
-        return self.s[key] in choices or self.fail(key, "one of " + ", ".join(_show(c) for c in choices))
+class _Checker(Checker):
+    """Collects errors about the instrumentation or annotate role's resolved settings."""
 
     def dns_label(self, value, name):
         if isinstance(value, str) and _DNS_LABEL.match(value):

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "stack"))
 
 from tfstack.build import by_binary  # noqa: E402
-from tfstack.tempo import Ports, free_port, log_tail  # noqa: E402
+from tfstack.tempo import Ports, free_port, log_tail, stop_process as _stop  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 
@@ -162,20 +161,6 @@ class RunningTempo:
     process: subprocess.Popen
     ready_after_s: float
     changes: dict
-
-
-def _stop(proc, grace=5.0):
-    # Once a query went through the query-frontend, this Tempo does not exit on SIGTERM (a
-    # shutdown deadlock in the frontend's request queue, grafana/tempo#5733, fixed upstream in
-    # grafana/tempo#7967); its modules stop within a second, so a short grace then SIGKILL.
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @contextmanager

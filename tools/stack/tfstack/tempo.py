@@ -155,7 +155,8 @@ def _http_status(url, timeout=2.0):
 STOP_GRACE_S = 3.0
 
 
-def _stop(proc: subprocess.Popen, grace=STOP_GRACE_S):
+def stop_process(proc: subprocess.Popen, grace=STOP_GRACE_S):
+    """SIGTERM, a short grace, then SIGKILL (see STOP_GRACE_S)."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -195,7 +196,7 @@ def start(workdir=None, ready_timeout=60.0, multitenancy=False, binary=None, log
         if _http_status(url + "/ready") == 200:
             break
         if time.monotonic() > deadline:
-            _stop(proc)
+            stop_process(proc)
             raise TempoStartError(f"Tempo not ready after {ready_timeout:.0f} s; work dir {workdir}\n"
                                   f"--- tail of {log_path}\n{log_tail(log_path)}")
         time.sleep(0.25)
@@ -208,7 +209,7 @@ def start(workdir=None, ready_timeout=60.0, multitenancy=False, binary=None, log
 
 
 def stop(tempo: Tempo, keep=False):
-    _stop(tempo.process)
+    stop_process(tempo.process)
     if not keep and not os.environ.get("TRACEFLEET_KEEP"):
         shutil.rmtree(tempo.workdir, ignore_errors=True)
 
