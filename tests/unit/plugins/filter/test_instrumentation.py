@@ -71,7 +71,7 @@ def test_grpc_languages_get_the_grpc_port_and_the_others_keep_http():
 
 
 def test_the_common_exporter_endpoint_is_the_http_one():
-    assert spec({"endpoint_host": "10.1.2.3", "otlp_http_port": 8318})["exporter"] == {"endpoint": "http://10.1.2.3:8318"}
+    assert spec({"endpoint_host": "203.0.113.7", "otlp_http_port": 8318})["exporter"] == {"endpoint": "http://203.0.113.7:8318"}
 
 
 def test_go_gets_only_trace_export_settings():
