@@ -47,7 +47,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.collector_settings
     gateway_errors,
     limiter_sizes,
 )
-from ansible_collections.tracefleet.otel.plugins.module_utils.settings import SettingsError, resolve
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import checked, resolve
 
 GATEWAY_PREFIX = "tracefleet_gateway_"
 AGENT_PREFIX = "tracefleet_agent_"
@@ -250,14 +250,6 @@ def _assemble(s, processors, exporters, extensions):
     })
 
 
-def _check(settings, defaults, prefix, errors_of):
-    s = resolve(settings, defaults)
-    errors = errors_of(settings, s, prefix)
-    if errors:
-        raise SettingsError(errors)
-    return s
-
-
 # --- gateway -------------------------------------------------------------------------------
 
 def _policies(s):
@@ -322,7 +314,7 @@ def _gateway_processors(s):
 
 def gateway_config(settings):
     """The gateway collector's configuration (tail sampling, scrubbing, export to Tempo)."""
-    s = _check(settings, GATEWAY_DEFAULTS, GATEWAY_PREFIX, gateway_errors)
+    s = checked(settings, GATEWAY_DEFAULTS, gateway_errors, GATEWAY_PREFIX)
     queue = {"enabled": True, "queue_size": s["queue_size"]}
     extensions = {}
     if s["persistent_queue_enabled"]:
@@ -389,7 +381,7 @@ def _k8s_attributes(s):
 
 def agent_config(settings):
     """The node agent's configuration (k8s metadata, trace-ID-affine export to the gateways)."""
-    s = _check(settings, AGENT_DEFAULTS, AGENT_PREFIX, agent_errors)
+    s = checked(settings, AGENT_DEFAULTS, agent_errors, AGENT_PREFIX)
     processors = {"memory_limiter": _memory_limiter(s), "k8s_attributes": _k8s_attributes(s), "batch": _batch(s)}
     return _assemble(s, processors, _agent_exporters(s), {})
 

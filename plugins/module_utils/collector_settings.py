@@ -17,7 +17,13 @@ __metaclass__ = type
 import re
 from fractions import Fraction
 
-from ansible_collections.tracefleet.otel.plugins.module_utils.settings import Checker, is_int as _is_int, show as _show
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import (
+    DNS_LABEL as _DNS_LABEL,
+    ENV_VAR_NAME as _ENV_VAR,
+    Checker,
+    is_int as _is_int,
+    show as _show,
+)
 
 # The memory limiter's share of the container memory limit when not set explicitly.
 LIMIT_PERCENT = 75
@@ -38,9 +44,7 @@ _DURATION = re.compile(r"^(?:0|(?:[0-9]+(?:\.[0-9]+)?(?:ns|us|\u00b5s|ms|s|m|h))
 _ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):([0-9]{1,5})$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::([0-9]{1,5}))?$")
 _URL = re.compile(r"^https?://[^\s/?#]+(/\S*)?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?$")
-_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\(\?>|\(\?P=|\(\?\(|\\[1-9]|\\Z")
 
 

@@ -31,8 +31,10 @@ import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_apply import apply_needed, live_object
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import (
+    DNS_LABEL as _DNS_LABEL,
+    ENV_VAR_NAME as _ENV_NAME,
     Checker,
-    SettingsError,
+    checked,
     is_int as _is_int,
     is_number as _is_number,
     resolve,
@@ -158,11 +160,9 @@ ANNOTATE_DEFAULTS = {
     "wait_timeout": 300,
 }
 
-_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$")
 _IPV4 = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REGISTRY = re.compile(r"^(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9.-]+:[0-9]+)$")
 _IMAGE = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
                     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
@@ -331,10 +331,7 @@ def instrumentation_errors(raw, s, prefix=INSTRUMENTATION_PREFIX):
 
 def check_instrumentation(settings):
     """The resolved settings, or SettingsError listing every problem."""
-    s = resolve(settings, INSTRUMENTATION_DEFAULTS)
-    errors = instrumentation_errors(settings, s)
-    if errors:
-        raise SettingsError(errors)
+    s = checked(settings, INSTRUMENTATION_DEFAULTS, instrumentation_errors)
     # Languages left out of a dict setting keep their defaults.
     for key in ("protocols", "images"):
         s[key] = dict(INSTRUMENTATION_DEFAULTS[key], **s[key])
@@ -581,10 +578,7 @@ def annotate_errors(raw, s, prefix=ANNOTATE_PREFIX):
 
 
 def check_annotate(settings):
-    s = resolve(settings, ANNOTATE_DEFAULTS)
-    errors = annotate_errors(settings, s)
-    if errors:
-        raise SettingsError(errors)
+    s = checked(settings, ANNOTATE_DEFAULTS, annotate_errors)
     s["workloads"] = [_workload(w) for w in s["workloads"]]
     return s
 

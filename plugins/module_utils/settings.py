@@ -10,6 +10,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
+
+# Kubernetes names (RFC 1123 labels) and environment variable names, as every role checks them.
+DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+ENV_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class SettingsError(ValueError):
@@ -45,6 +50,15 @@ def resolve(settings, defaults):
     if isinstance(settings, dict):
         resolved.update((key, copy.deepcopy(value)) for key, value in settings.items()
                         if value is not None and key in defaults)
+    return resolved
+
+
+def checked(settings, defaults, errors_of, *args):
+    """The settings resolved over ``defaults``, or SettingsError with what ``errors_of(settings, resolved, *args)`` found."""
+    resolved = resolve(settings, defaults)
+    errors = errors_of(settings, resolved, *args)
+    if errors:
+        raise SettingsError(errors)
     return resolved
 
 
