@@ -147,7 +147,7 @@ def _crd_states(name: str) -> dict:
     return {parts[0]: (parts[1] if len(parts) > 1 else "") for parts in (line.split() for line in out.splitlines()) if parts}
 
 
-def ensure_crds(name: str, module: Path, timeout_s: float = 60) -> list:
+def ensure_crds(name: str, module: Path, timeout_s: float = 180) -> list:
     """Apply the module's CRDs that are missing (server-side, own field manager, no force); wait for all."""
     wanted = {crd_name(path): path for path in crd_files(module)}
     states = _crd_states(name)
