@@ -23,7 +23,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(shell PYTHONPATH=$(CURDIR)/tools/stack $(PY
 export ANSIBLE_NOCOLOR := 1
 
 .PHONY: help setup tools stack-up stack-down stack-status demo test lint yamllint ansible-lint \
-        sanity unit integration molecule collection bench clean
+        sanity unit integration molecule collection bench clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,7 +34,12 @@ $(VENV)/.installed: constraints.txt tests/requirements.txt
 	$(BIN)/python tools/ansible_test_get_pip.py
 	touch $@
 
-setup: $(VENV)/.installed tools ## virtualenv with pinned deps, and every pinned tool built
+setup: $(VENV)/.installed tools chromium ## virtualenv with pinned deps, every pinned tool built, and chromium
+
+chromium: ## Debian's chromium, for the headless test of the verify report page (skipped when present)
+	@test -x /usr/bin/chromium || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends chromium || \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }; }
 
 tools: $(VENV)/.installed ## build (or reuse) the pinned Go tools in the cache
 	$(STACK) build
