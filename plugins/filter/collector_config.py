@@ -10,6 +10,8 @@ out or set to null take the defaults in
 
 - ``settings | tracefleet.otel.gateway_collector_config``: the gateway's ``spec.config``.
 - ``settings | tracefleet.otel.agent_collector_config``: the agent's ``spec.config``.
+- ``settings | tracefleet.otel.gateway_sampling_plan``: what the gateway keeps and why (routine
+  percentage, global and per-service latency thresholds, each with its source), for the run output.
 - ``settings | tracefleet.otel.gateway_collector_config_errors`` (and ``agent_...``): a list of
   human-readable problems, each naming its variable; empty when the settings are valid. Roles
   check it in their preflight, before any cluster call.
@@ -25,6 +27,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.collector_config i
     agent_config,
     agent_settings_errors,
     gateway_config,
+    gateway_sampling_plan,
     gateway_settings_errors,
 )
 from ansible_collections.tracefleet.otel.plugins.plugin_utils.settings_filter import raising as _raising
@@ -38,5 +41,6 @@ class FilterModule(object):
             "gateway_collector_config": _raising(gateway_config, "gateway collector"),
             "agent_collector_config": _raising(agent_config, "agent collector"),
             "gateway_collector_config_errors": gateway_settings_errors,
+            "gateway_sampling_plan": _raising(gateway_sampling_plan, "gateway sampling plan"),
             "agent_collector_config_errors": agent_settings_errors,
         }

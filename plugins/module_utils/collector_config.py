@@ -47,6 +47,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.collector_settings
     gateway_errors,
     limiter_sizes,
 )
+from ansible_collections.tracefleet.otel.plugins.module_utils.sampling_plan import latency_policies, plan, routine_percentage
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import checked, resolve
 
 GATEWAY_PREFIX = "tracefleet_gateway_"
@@ -103,7 +104,11 @@ GATEWAY_DEFAULTS = dict(
     probe_attribute_key="tracefleet.probe",
     probe_attribute_value="true",
     latency_threshold_ms=2000,
-    sampling_percentage=10,
+    # Null: derived from volume_budget when given, else 10 (module_utils/sampling_plan.py).
+    sampling_percentage=None,
+    service_objectives=[],
+    volume_budget={},
+    services=[],
     environment="production",
     environment_attribute="deployment.environment",
     extra_attributes={},
@@ -260,11 +265,10 @@ def _policies(s):
             "type": "string_attribute",
             "string_attribute": {"key": s["probe_attribute_key"], "values": [s["probe_attribute_value"]]},
         })
-    policies += [
-        {"name": "keep-errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
-        {"name": "keep-slow", "type": "latency", "latency": {"threshold_ms": s["latency_threshold_ms"]}},
-        {"name": "sample-rest", "type": "probabilistic", "probabilistic": {"sampling_percentage": s["sampling_percentage"]}},
-    ]
+    policies.append({"name": "keep-errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}})
+    policies += latency_policies(s)
+    percentage, _why = routine_percentage(s)
+    policies.append({"name": "sample-rest", "type": "probabilistic", "probabilistic": {"sampling_percentage": percentage}})
     return policies
 
 
@@ -323,6 +327,11 @@ def gateway_config(settings):
     exporter = {"endpoint": s["tempo_endpoint"], "tls": _tls(s), "sending_queue": queue, "retry_on_failure": _retry(s)}
     name = "otlp_grpc/tempo" if s["tempo_protocol"] == "grpc" else "otlp_http/tempo"
     return _assemble(s, _gateway_processors(s), {name: exporter}, extensions)
+
+
+def gateway_sampling_plan(settings):
+    """What the gateway keeps and why (thresholds derived from objectives and the volume budget)."""
+    return plan(checked(settings, GATEWAY_DEFAULTS, gateway_errors, GATEWAY_PREFIX))
 
 
 # --- agent ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ __metaclass__ = type
 import re
 from fractions import Fraction
 
+from ansible_collections.tracefleet.otel.plugins.module_utils.sampling_plan import objective_errors
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import (
     DNS_LABEL as _DNS_LABEL,
     ENV_VAR_NAME as _ENV_VAR,
@@ -262,7 +263,9 @@ def gateway_errors(raw, s, prefix):
         c.string("probe_attribute_key")
         c.string("probe_attribute_value")
     c.integer("latency_threshold_ms", minimum=1)
-    c.number("sampling_percentage", 0, 100)
+    if s["sampling_percentage"] is not None:
+        c.number("sampling_percentage", 0, 100)
+    objective_errors(c)
     _attributes(c)
     c.regex_list("redaction_key_patterns")
     c.string_list("redaction_keys")

@@ -9,6 +9,7 @@ to show that its rules behave at runtime as the unit tests say they do.
 
 import datetime
 import json
+from contextlib import contextmanager
 import os
 import socket
 import subprocess
@@ -109,6 +110,12 @@ def gateway_variants(tls_dir, queue_dir):
             "memory_limit": "4Gi",
         },
         "tls-without-client-cert": {"tls_enabled": True, "tls_dir": tls_dir, "tls_cert_file": "", "tls_key_file": ""},
+        "slo-objectives+volume-budget": {
+            "services": ["checkout", "payments", "storefront"],
+            "service_objectives": [{"service": "checkout", "latency_ms": 800},
+                                   {"service": "payments", "latency_ms": 300, "threshold_ms": 250}],
+            "volume_budget": {"spans_per_sec": 500, "expected_spans_per_sec": 20000, "always_kept_ratio": 0.01},
+        },
         "insecure+otlp-http+no-probe+few-processors": {
             "tls_insecure": True, "tempo_protocol": "http", "tempo_endpoint": "http://127.0.0.1:4318",
             "probe_policy_enabled": False, "processors": ["memory_limiter", "tail_sampling", "batch"],
@@ -129,7 +136,7 @@ AGENT_VARIANTS = {
 
 
 @pytest.mark.parametrize("variant", ["defaults", "tls+persistent-queue+custom-rules", "tls-without-client-cert",
-                                     "insecure+otlp-http+no-probe+few-processors"])
+                                     "insecure+otlp-http+no-probe+few-processors", "slo-objectives+volume-budget"])
 def test_gateway_config_is_accepted(otelcol, tls_dir, tmp_path, variant):
     settings = gateway_variants(tls_dir, str(tmp_path / "queue"))[variant]
     code, output = validate(otelcol, gateway_config(settings), tmp_path)
@@ -209,17 +216,17 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _span(trace_id, span_id, name, attributes, error=False):
+def _span(trace_id, span_id, name, attributes, error=False, duration_ms=5):
     return {
         "traceId": trace_id, "spanId": span_id, "name": name, "kind": 2,
-        "startTimeUnixNano": str(time.time_ns() - 5000000), "endTimeUnixNano": str(time.time_ns()),
+        "startTimeUnixNano": str(time.time_ns() - duration_ms * 1000000), "endTimeUnixNano": str(time.time_ns()),
         "attributes": [{"key": k, "value": v} for k, v in attributes.items()],
         "status": {"code": 2 if error else 1},
     }
 
 
-def _post_traces(port, spans):
-    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+def _post_traces(port, spans, service="shop"):
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
                                "scopeSpans": [{"spans": spans}]}]}
     request = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -240,13 +247,15 @@ def _wait_healthy(port, proc, log, deadline):
     pytest.fail("otelcol not healthy within the deadline:\n" + log.read_text())
 
 
-def test_running_gateway_keeps_probes_and_errors_normalises_names_and_scrubs_pii(otelcol, tmp_path):
+@contextmanager
+def _running_gateway(otelcol, tmp_path, **settings):
+    """A real gateway from gateway_config(settings) on loopback, exporting to its log (debug exporter)."""
     grpc, http, metrics, health = (_free_port() for _ in range(4))
-    config = gateway_config({
+    config = gateway_config(dict({
         "otlp_grpc_endpoint": "127.0.0.1:%d" % grpc, "otlp_http_endpoint": "127.0.0.1:%d" % http,
         "metrics_host": "127.0.0.1", "metrics_port": metrics, "health_check_endpoint": "127.0.0.1:%d" % health,
-        "decision_wait": "1s", "sampling_percentage": 0, "environment": "it-env", "tls_insecure": True,
-    })
+        "decision_wait": "1s", "sampling_percentage": 0, "tls_insecure": True,
+    }, **settings))
     config["exporters"] = {"debug": {"verbosity": "detailed"}}
     config["service"]["pipelines"]["traces"]["exporters"] = ["debug"]
     path = tmp_path / "gateway.yaml"
@@ -255,8 +264,37 @@ def test_running_gateway_keeps_probes_and_errors_normalises_names_and_scrubs_pii
     with open(log, "w") as out:
         proc = subprocess.Popen([otelcol, "--config=%s" % path], stdout=out, stderr=subprocess.STDOUT)
     try:
+        _wait_healthy(health, proc, log, time.monotonic() + 60)
+        yield http, log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_running_gateway_keeps_what_breaks_a_service_objective(otelcol, tmp_path):
+    """checkout's objective is 800 ms: a 1.2 s checkout trace is kept, a 1.2 s storefront trace (global 2000 ms) is not."""
+    with _running_gateway(otelcol, tmp_path, service_objectives=[{"service": "checkout", "latency_ms": 800}]) as (http, log):
+        _post_traces(http, [_span("d" * 32, "4" * 16, "POST /checkout-slow", {}, duration_ms=1200)], service="checkout")
+        _post_traces(http, [_span("e" * 32, "5" * 16, "GET /checkout-fast", {}, duration_ms=300)], service="checkout")
+        _post_traces(http, [_span("f" * 32, "6" * 16, "GET /storefront-medium", {}, duration_ms=1200)], service="storefront")
+        _post_traces(http, [_span("0" * 31 + "1", "7" * 16, "GET /storefront-long", {}, duration_ms=2500)],
+                     service="storefront")
+        deadline = time.monotonic() + 30
+        output = ""
+        while time.monotonic() < deadline and "/storefront-long" not in output:
+            time.sleep(0.5)
+            output = log.read_text()
+        time.sleep(2)  # the other decisions are taken in the same tick; give the exporter a moment
+        output = log.read_text()
+    assert "POST /checkout-slow" in output, output        # slower than checkout's 800 ms objective
+    assert "GET /storefront-long" in output, output     # slower than the global 2000 ms
+    assert "GET /checkout-fast" not in output, output     # within the objective, routine at 0 %
+    assert "GET /storefront-medium" not in output, output   # no objective: 1.2 s is under the global 2000 ms
+
+
+def test_running_gateway_keeps_probes_and_errors_normalises_names_and_scrubs_pii(otelcol, tmp_path):
+    with _running_gateway(otelcol, tmp_path, environment="it-env") as (http, log):
         deadline = time.monotonic() + 60
-        _wait_healthy(health, proc, log, deadline)
         secret = {"stringValue": "Bearer s3cr3t-token"}
         _post_traces(http, [
             _span("a" * 32, "1" * 16, "GET /orders/12345", {
@@ -271,9 +309,6 @@ def test_running_gateway_keeps_probes_and_errors_normalises_names_and_scrubs_pii
         while time.monotonic() < deadline and not ("/orders/{id}" in output and "/users/{id}/cart" in output):
             time.sleep(0.5)
             output = log.read_text()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     output = log.read_text()
     assert "GET /orders/{id}" in output, output              # probe kept (sampling is 0 %), id normalised
     assert "GET /users/{id}/cart" in output, output          # error kept, UUID normalised
