@@ -49,6 +49,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.collector_settings
 )
 from ansible_collections.tracefleet.otel.plugins.module_utils.sampling_plan import latency_policies, plan, routine_percentage
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import checked, resolve
+from ansible_collections.tracefleet.otel.plugins.module_utils.tail_sizing import sizes as tail_sizes
 
 GATEWAY_PREFIX = "tracefleet_gateway_"
 AGENT_PREFIX = "tracefleet_agent_"
@@ -96,10 +97,15 @@ GATEWAY_DEFAULTS = dict(
     memory_limit="2Gi",
     memory_limiter_check_interval="1s",
     decision_wait="10s",
-    num_traces=100000,
+    # Null sizes are derived (module_utils/tail_sizing.py): num_traces from the expected new traces per
+    # second per replica x decision_wait x the safety factor, the caches from decision_cache_seconds.
+    num_traces=None,
     expected_new_traces_per_sec=1000,
-    sampled_cache_size=100000,
-    non_sampled_cache_size=1000000,
+    num_traces_safety_factor=2,
+    average_trace_kib=16,
+    decision_cache_seconds=60,
+    sampled_cache_size=None,
+    non_sampled_cache_size=None,
     probe_policy_enabled=True,
     probe_attribute_key="tracefleet.probe",
     probe_attribute_value="true",
@@ -296,17 +302,15 @@ def span_name_statements(rules):
 
 
 def _gateway_processors(s):
+    num_traces, sampled, non_sampled, _why = tail_sizes(s)
     upserts = [(s["environment_attribute"], s["environment"])] + sorted(s["extra_attributes"].items())
     return {
         "memory_limiter": _memory_limiter(s),
         "tail_sampling": {
             "decision_wait": s["decision_wait"],
-            "num_traces": s["num_traces"],
+            "num_traces": num_traces,
             "expected_new_traces_per_sec": s["expected_new_traces_per_sec"],
-            "decision_cache": {
-                "sampled_cache_size": s["sampled_cache_size"],
-                "non_sampled_cache_size": s["non_sampled_cache_size"],
-            },
+            "decision_cache": {"sampled_cache_size": sampled, "non_sampled_cache_size": non_sampled},
             "policies": _policies(s),
         },
         "attributes": {"actions": [{"key": k, "value": v, "action": "upsert"} for k, v in upserts]},
@@ -330,8 +334,13 @@ def gateway_config(settings):
 
 
 def gateway_sampling_plan(settings):
-    """What the gateway keeps and why (thresholds derived from objectives and the volume budget)."""
-    return plan(checked(settings, GATEWAY_DEFAULTS, gateway_errors, GATEWAY_PREFIX))
+    """What the gateway keeps and why (thresholds derived from objectives and the volume budget, sizes)."""
+    s = checked(settings, GATEWAY_DEFAULTS, gateway_errors, GATEWAY_PREFIX)
+    result = plan(s)
+    num_traces, sampled, non_sampled, why = tail_sizes(s)
+    result.update(num_traces=num_traces, sampled_cache_size=sampled, non_sampled_cache_size=non_sampled)
+    result["summary"] = result["summary"] + ["memory: " + line for line in why]
+    return result
 
 
 # --- agent ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import re
 from fractions import Fraction
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.sampling_plan import objective_errors
+from ansible_collections.tracefleet.otel.plugins.module_utils.tail_sizing import sizing_errors
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import (
     DNS_LABEL as _DNS_LABEL,
     ENV_VAR_NAME as _ENV_VAR,
@@ -256,9 +257,9 @@ def gateway_errors(raw, s, prefix):
     _memory(c, GATEWAY_MIN_MEMORY_MIB)
     _common(c)
     c.duration("decision_wait")
-    c.integer("num_traces", minimum=1)
-    for key in ("expected_new_traces_per_sec", "sampled_cache_size", "non_sampled_cache_size"):
-        c.integer(key, minimum=0)
+    c.integer("expected_new_traces_per_sec", minimum=1)
+    limiter = limiter_sizes(s) if not any(e.startswith(c.var("memory")) for e in c.errors) else (None, None)
+    sizing_errors(c, *limiter)
     if c.boolean("probe_policy_enabled") and s["probe_policy_enabled"]:
         c.string("probe_attribute_key")
         c.string("probe_attribute_value")

@@ -16,7 +16,7 @@ LB = "load_balancing/gateway"
 def test_the_filters_a_role_can_call():
     assert sorted(FILTERS) == [
         "agent_collector_config", "agent_collector_config_errors",
-        "gateway_collector_config", "gateway_collector_config_errors",
+        "gateway_collector_config", "gateway_collector_config_errors", "gateway_sampling_plan",
     ]
 
 
@@ -84,11 +84,21 @@ def test_gateway_null_settings_take_the_default():
 
 
 def test_gateway_tail_sampling_sizing():
+    # Derived: 1000 new traces/s per replica x 10 s decision_wait x safety 2; caches hold 60 s of traces.
     tail = gateway({})["processors"]["tail_sampling"]
     assert tail["decision_wait"] == "10s"
-    assert tail["num_traces"] == 100000
+    assert tail["num_traces"] == 20000
     assert tail["expected_new_traces_per_sec"] == 1000
-    assert tail["decision_cache"] == {"sampled_cache_size": 100000, "non_sampled_cache_size": 1000000}
+    assert tail["decision_cache"] == {"sampled_cache_size": 60000, "non_sampled_cache_size": 60000}
+
+
+def test_gateway_sizes_follow_the_load_and_explicit_sizes_win():
+    tail = gateway({"expected_new_traces_per_sec": 300, "decision_wait": "5s", "num_traces_safety_factor": 1.5,
+                    "decision_cache_seconds": 120})["processors"]["tail_sampling"]
+    assert tail["num_traces"] == 2250
+    assert tail["decision_cache"] == {"sampled_cache_size": 36000, "non_sampled_cache_size": 36000}
+    tail = gateway({"num_traces": 5000, "sampled_cache_size": 7, "non_sampled_cache_size": 9})["processors"]["tail_sampling"]
+    assert (tail["num_traces"], tail["decision_cache"]) == (5000, {"sampled_cache_size": 7, "non_sampled_cache_size": 9})
 
 
 def test_gateway_policies_in_order_probe_first():

@@ -20,7 +20,14 @@ GATEWAY_CASES = [
     ({"sampling_percentage": "10"}, "sampling_percentage", "got '10'"),
     ({"latency_threshold_ms": -2000}, "latency_threshold_ms", "at least 1, got -2000"),
     ({"num_traces": 0}, "num_traces", "at least 1"),
-    ({"sampled_cache_size": -5}, "sampled_cache_size", "at least 0, got -5"),
+    ({"sampled_cache_size": -5}, "sampled_cache_size", "at least 1, got -5"),
+    ({"expected_new_traces_per_sec": 0}, "expected_new_traces_per_sec", "at least 1, got 0"),
+    ({"num_traces_safety_factor": 0.5}, "num_traces_safety_factor", "from 1 to 100"),
+    ({"average_trace_kib": 0}, "average_trace_kib", "got 0"),
+    # The article's num_traces at 16 KiB a trace needs 1563 MiB; 2Gi leaves the limiter 1536 - 389 = 1147 MiB.
+    ({"num_traces": 100000}, "memory_limit", "soft limit of 1147 MiB (limit 1536 MiB - spike 389 MiB), which cannot "
+     "hold 100000 traces (num_traces) x 16 KiB (tracefleet_gateway_average_trace_kib) = 1563 MiB"),
+    ({"expected_new_traces_per_sec": 20000}, "memory_limit", "or lower tracefleet_gateway_expected_new_traces_per_sec"),
     ({"non_sampled_cache_size": 1.5}, "non_sampled_cache_size", "whole number"),
     ({"decision_wait": "10 seconds"}, "decision_wait", "Go duration"),
     ({"memory_limit": "1536Mi", "memory_limiter_limit_mib": 1600}, "memory_limiter_limit_mib",

@@ -69,6 +69,8 @@ def test_the_plan_summary_says_each_threshold_and_why():
         "routine traces: 10% (default (no tracefleet_gateway_volume_budget))",
         "slow traces: longer than 1500 ms (global, tracefleet_gateway_latency_threshold_ms)",
         "slow checkout traces: longer than 800 ms (the latency objective)",
+        "memory: num_traces 20000 = 1000 new traces/s per replica x 10s decision_wait x safety 2",
+        "memory: decision caches 60000 sampled / 60000 not sampled (1000 new traces/s x 60s of decisions)",
     ]
 
 
