@@ -156,10 +156,16 @@ def ensure_crds(name: str, module: Path, timeout_s: float = 180) -> list:
         files = [arg for n in missing for arg in ("-f", str(wanted[n]))]
         cluster.kubectl(name, "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", *files, timeout=120)
     if missing or any(states[n] != "True" for n in wanted if n in states):
-        proc = cluster.kubectl(name, "wait", "--for=condition=Established", f"--timeout={int(timeout_s)}s",
-                               *[f"crd/{n}" for n in sorted(wanted)], timeout=timeout_s + 30, check=False)
-        if proc.returncode != 0:
-            raise OperatorStartError(f"operator CRDs not Established after {timeout_s:.0f} s: {proc.stderr.strip()}")
+        # Polled: `kubectl wait` fails at once ("accessor error: <nil>") on a CRD with no conditions yet.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            current = _crd_states(name)
+            pending = sorted(n for n in wanted if current.get(n) != "True")
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise OperatorStartError(f"operator CRDs not Established after {timeout_s:.0f} s: {', '.join(pending)}")
+            time.sleep(0.5)
     return missing
 
 
@@ -330,15 +336,19 @@ def _locked(name: str):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def start(name: str, ready_timeout: float = 90.0, log=print) -> Operator:
-    """Start (or keep) the operator for cluster `name`; raise OperatorStartError with the log tail on failure."""
+def start(name: str, ready_timeout: float = 90.0, log=print, start_delay_s: float = 0.0) -> Operator:
+    """Start (or keep) the operator for cluster `name`; raise OperatorStartError with the log tail on failure.
+
+    With start_delay_s the CRDs and webhooks are registered at once but the manager starts that many
+    seconds later and this returns without waiting: a slow operator whose webhooks refuse calls meanwhile.
+    """
     if not cluster.healthy(name):
         raise OperatorStartError(f"cluster {name} is not running: start it with `python -m tfstack up --name {name}`")
     with _locked(name):
-        return _start(name, ready_timeout, log)
+        return _start(name, ready_timeout, log, start_delay_s)
 
 
-def _start(name: str, ready_timeout: float, log) -> Operator:
+def _start(name: str, ready_timeout: float, log, start_delay_s: float = 0.0) -> Operator:
     current = running(name)
     if current:
         log(f"operator for {name} already running (pid {current.pid})")
@@ -376,12 +386,19 @@ def _start(name: str, ready_timeout: float, log) -> Operator:
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig_path(name)), "TMPDIR": str(tmpdir)}
     env.pop("WATCH_NAMESPACE", None)
     exec_at = time.monotonic()
+    argv = [str(binary.path), *manager_args(config_file, metrics, health, webhook)]
+    if start_delay_s > 0:  # the shell execs the manager in place, keeping the pid and the command line
+        argv = ["/bin/sh", "-c", f'sleep {start_delay_s:g}; exec "$0" "$@"', *argv]
     with open(logfile, "ab") as out:
-        proc = subprocess.Popen([str(binary.path), *manager_args(config_file, metrics, health, webhook)],
+        proc = subprocess.Popen(argv,
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work,
                                 env=env, start_new_session=True)
     op = Operator(cluster=name, pid=proc.pid, metrics_port=metrics, health_port=health, webhook_port=webhook,
                   workdir=str(work), log_path=str(logfile), ready_after_s=0.0, crds_applied=applied)
+    if start_delay_s > 0:
+        _state_path(name).write_text(json.dumps(asdict(op), indent=2))
+        log(f"operator for {name}: CRDs and webhooks registered, the manager starts in {start_delay_s:g} s (pid {op.pid})")
+        return op
     deadline = started + ready_timeout
     while not (_http_ok(op.readyz) and _tls_ok(webhook, cert_dir / "ca.crt")):
         if proc.poll() is not None:
