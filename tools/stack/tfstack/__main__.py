@@ -1,9 +1,9 @@
-"""Command line for the local stack: python -m tfstack {build,up,down,operator,status,logs,collections}."""
+"""Command line for the local stack: python -m tfstack {build,up,down,operator,tempo,status,logs,collections}."""
 
 import argparse
 import sys
 
-from . import build, cluster, operator
+from . import build, cluster, operator, tempo
 from .collection import collections_root
 
 
@@ -19,6 +19,11 @@ def main(argv=None) -> int:
     p_down.add_argument("--name", action="append", help="cluster name (default: every cluster)")
     p_operator = sub.add_parser("operator", help="run the real OpenTelemetry Operator for a cluster (idempotent)")
     p_operator.add_argument("--name", default="tracefleet")
+    p_operator.add_argument("--delay", type=float, default=0.0,
+                            help="register CRDs and webhooks now, start the manager this many seconds later, and "
+                                 "return at once (a slow operator: its webhooks refuse calls until then)")
+    p_tempo = sub.add_parser("tempo", help="run a real Tempo on loopback for a cluster (idempotent); print its URLs")
+    p_tempo.add_argument("--name", default="tracefleet")
     sub.add_parser("status", help="list clusters and their kubeconfigs")
     p_logs = sub.add_parser("logs", help="print the tail of a cluster's component logs")
     p_logs.add_argument("--name", default="tracefleet")
@@ -38,7 +43,10 @@ def main(argv=None) -> int:
             for name in args.name or cluster.existing():
                 cluster.down(name)
         elif args.command == "operator":
-            operator.start(args.name)
+            operator.start(args.name, start_delay_s=args.delay)
+        elif args.command == "tempo":
+            state = tempo.for_cluster(args.name, log=lambda msg: print(msg, file=sys.stderr))
+            print(f"TEMPO_URL={state['url']}\nTEMPO_OTLP_HTTP={state['otlp_http']}\nTEMPO_OTLP_GRPC={state['otlp_grpc']}")
         elif args.command == "status":
             for name in cluster.existing():
                 state = "running" if cluster.healthy(name) else "stopped"
@@ -49,7 +57,7 @@ def main(argv=None) -> int:
             print(build.by_binary(args.tool).path)
         elif args.command == "collections":
             print(collections_root())
-    except (build.BuildError, cluster.StackError, operator.OperatorStartError) as err:
+    except (build.BuildError, cluster.StackError, operator.OperatorStartError, tempo.TempoStartError) as err:
         print(f"tfstack: {err}", file=sys.stderr)
         return 1
     return 0

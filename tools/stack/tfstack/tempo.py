@@ -16,6 +16,7 @@ TRACEFLEET_KEEP=1.
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -221,6 +222,43 @@ def running_tempo(workdir=None, ready_timeout=60.0, multitenancy=False, keep=Fal
         yield tempo
     finally:
         stop(tempo, keep=keep)
+
+
+# --- one Tempo per kwok cluster, in the background ------------------------------------------------
+
+def cluster_workdir(name: str) -> Path:
+    """Tempo's files for cluster `name`, inside the cluster's directory: `tfstack down --name N` (which kills
+    every process whose command line points there, and removes the directory) stops and removes it."""
+    from .cluster import kwok_workdir
+    return kwok_workdir() / "clusters" / name / "tempo"
+
+
+def for_cluster(name: str, ready_timeout=60.0, log=print) -> dict:
+    """Start (or keep) a real Tempo on loopback for kwok cluster `name`; return its URLs and pid.
+
+    Idempotent: a Tempo that is still alive and ready is kept. The process outlives this call (its own
+    session); `tfstack down --name N` stops it with the cluster."""
+    from .cluster import cluster_pids, existing
+    if name not in existing():
+        raise TempoStartError(f"cluster {name} does not exist: start it with `python -m tfstack up --name {name}`")
+    work = cluster_workdir(name)
+    state_path = work / "state.json"
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        state = None
+    alive = bool(state) and state["pid"] in cluster_pids(name)  # its command line names its config in `work`
+    if alive and _http_status(state["url"] + "/ready") == 200:
+        log(f"tempo for {name} already running (pid {state['pid']})")
+        return state
+    if alive:
+        os.kill(state["pid"], signal.SIGKILL)  # alive but not ready: a stale one
+    shutil.rmtree(work, ignore_errors=True)
+    tempo = start(workdir=work, ready_timeout=ready_timeout, log=log)
+    state = {"pid": tempo.process.pid, "url": tempo.url, "otlp_http": tempo.otlp_http, "otlp_grpc": tempo.otlp_grpc,
+             "log": str(tempo.log_path), "ready_after_s": round(tempo.ready_after_s, 2)}
+    state_path.write_text(json.dumps(state, indent=2))
+    return state
 
 
 def main(argv=None):
