@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tfstack import build, cluster, operator
+from tfstack import build, cluster, operator, tempo
 from tfstack.collection import collections_root
 from tfstack.paths import REPO
 
@@ -35,9 +35,13 @@ def _rollout(name) -> None:
     print(f"\nStarting the OpenTelemetry Operator for '{name}' (a local process; CRDs and webhooks on 127.0.0.1) ...")
     op = operator.start(name, log=lambda *_: None)
     print(f"  operator pid {op.pid}, log {op.log_path}")
+    # A real Tempo on loopback for the verify role's probe and search (kwok's collector pods are simulated).
+    loopback_tempo = tempo.for_cluster(name, log=lambda *_: None)
+    print(f"  tempo for verify's probe at {loopback_tempo['url']} (a local process; `make stack-down` stops it)")
     env = dict(os.environ,
                ANSIBLE_COLLECTIONS_PATH=str(collections_root()),
-               TRACEFLEET_HELM=os.environ.get("TRACEFLEET_HELM") or str(build.by_binary("helm").path))
+               TRACEFLEET_HELM=os.environ.get("TRACEFLEET_HELM") or str(build.by_binary("helm").path),
+               TRACEFLEET_TEMPO_URL=loopback_tempo["url"], TRACEFLEET_TEMPO_OTLP_HTTP=loopback_tempo["otlp_http"])
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "inventories/local",
            "-e", f"tracefleet_kubeconfig={cluster.kubeconfig_path(name)}",
            "playbooks/demo_workloads.yml", "playbooks/site.yml"]
@@ -109,6 +113,9 @@ def main() -> None:
     if not args.no_rollout:
         _rollout(name)
         _summary(name)
+        # The shop's traffic through real collectors and Tempo running what site.yml applied (docs/dataplane.md).
+        subprocess.run([sys.executable, str(REPO / "tools" / "demo" / "dataplane_demo.py"), "--name", name, "--detach"],
+                       cwd=REPO, check=False)
     kubeconfig = cluster.kubeconfig_path(name)
     print(f"\n  kubeconfig: {kubeconfig}")
     print(f"  logs:       {cluster.logs_dir(name)} (operator: {operator.LOG_NAME})")
