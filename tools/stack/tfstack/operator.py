@@ -142,8 +142,10 @@ def crd_name(path: Path) -> str:
 
 def _crd_states(name: str) -> dict:
     """{CRD name: status of its Established condition ("True", "False", or "")} for every CRD in the cluster."""
-    template = '{range .items[*]}{.metadata.name}{" "}{.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}'
-    out = cluster.kubectl(name, "get", "crd", "-o", f"jsonpath={template}").stdout
+    # A go-template, not jsonpath: a jsonpath filter fails on a CRD whose status has no conditions yet.
+    template = ('{{range .items}}{{.metadata.name}}{{range .status.conditions}}{{if eq .type "Established"}} '
+                '{{.status}}{{end}}{{end}}{{"\\n"}}{{end}}')
+    out = cluster.kubectl(name, "get", "crd", "-o", f"go-template={template}").stdout
     return {parts[0]: (parts[1] if len(parts) > 1 else "") for parts in (line.split() for line in out.splitlines()) if parts}
 
 
