@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kwok_fleet import kwok_clusters, recaps, run_playbook, scratch_dir, write_inventory  # noqa: E402
+from tfstack.fleet import kwok_clusters, recaps, run_playbook, scratch_dir, write_inventory  # noqa: E402
 from run import write_result  # noqa: E402
 
 WAVE = json.dumps(["100%"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kwok_fleet import kwok_clusters, recaps, run_playbook, scratch_dir, write_inventory  # noqa: E402
+from tfstack.fleet import kwok_clusters, recaps, run_playbook, scratch_dir, write_inventory  # noqa: E402
 from run import write_result  # noqa: E402
 from tfstack import build, cluster  # noqa: E402
 from tfstack.paths import REPO  # noqa: E402

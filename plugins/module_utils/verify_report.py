@@ -44,10 +44,15 @@ CHECKS = (
     ("recent_traces", "Recent traces", "Recent traces found from the listed services"),
     ("trace_to_logs", "Trace to logs", "Trace-to-log links configured"),
 )
+# Reports in the same schema from other playbooks: playbooks/drift.yml has this one check.
+OTHER_CHECKS = (
+    ("drift", "Drift", "Live objects match what the inventory would apply"),
+)
 CHECK_IDS = tuple(c[0] for c in CHECKS)
-HEADERS = dict((c[0], c[1]) for c in CHECKS)
-TITLES = dict((c[0], c[2]) for c in CHECKS)
-_ORDER = dict((check_id, index) for index, check_id in enumerate(CHECK_IDS))
+REPORT_IDS = CHECK_IDS + tuple(c[0] for c in OTHER_CHECKS)
+HEADERS = dict((c[0], c[1]) for c in CHECKS + OTHER_CHECKS)
+TITLES = dict((c[0], c[2]) for c in CHECKS + OTHER_CHECKS)
+_ORDER = dict((check_id, index) for index, check_id in enumerate(REPORT_IDS))
 
 CHECK_KEYS = ("id", "title", "status", "summary", "evidence")
 REPORT_KEYS = ("schema", "cluster", "generated_at", "status", "counts", "checks")
@@ -89,7 +94,7 @@ def check_errors(check, where="check"):
     if unknown:
         errors.append("%s: unknown keys %s (a check has %s)" % (where, ", ".join(unknown), ", ".join(CHECK_KEYS)))
     if not _is_text(check_id) or check_id not in _ORDER:
-        errors.append("%s: id must be one of %s, got %s" % (where, ", ".join(CHECK_IDS), _show(check_id)))
+        errors.append("%s: id must be one of %s, got %s" % (where, ", ".join(REPORT_IDS), _show(check_id)))
     if check.get("status") not in STATUSES:
         errors.append("%s: status must be one of %s, got %s" % (where, ", ".join(STATUSES), _show(check.get("status"))))
     summary = check.get("summary")
@@ -403,7 +408,7 @@ def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
         raise VerifyReportError(["title must be non-empty text, got %s" % _show(title)])
     fleet = _fleet(reports)
     present = set(c["id"] for r in fleet for c in r["checks"])
-    columns = [check_id for check_id in CHECK_IDS if check_id in present]
+    columns = [check_id for check_id in REPORT_IDS if check_id in present]
     overall = worst([r["status"] for r in fleet]) if fleet else "warn"
     n = dict((s, sum(1 for r in fleet if r["status"] == s)) for s in STATUSES)
     latest = max([r["generated_at"] for r in fleet] or [""])

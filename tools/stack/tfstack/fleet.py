@@ -1,4 +1,5 @@
-"""What the rollout benchmarks share: kwok clusters with the real operator, and timed ansible-playbook runs.
+"""Fleets of kwok clusters for tests and benchmarks: clusters with the real operator, an inventory of one
+host per cluster, and timed ansible-playbook runs.
 
 Clusters are started by the stack harness (tfstack) in parallel and always stopped at the end. A playbook
 run is timed with the controller's CPU time (this process's children) and the peak resident memory of its process tree.
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from tfstack import build, cluster, operator
-from tfstack.collection import collections_root
-from tfstack.paths import REPO
+from . import build, cluster, operator
+from .collection import collections_root
+from .paths import REPO
 
 PLAYBOOK_TIMEOUT = 1800
 QUIET = lambda *_: None  # noqa: E731
