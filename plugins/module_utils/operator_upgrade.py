@@ -64,7 +64,7 @@ def images(rendered):
                 for arg in container.get("args") or []:
                     flag = _IMAGE_FLAG.match(str(arg))
                     if flag:
-                        found.append(("%s flag %s" % (where, str(arg).split("=")[0]), flag.group(1)))
+                        found.append(("%s flag %s" % (where, str(arg).split("=", maxsplit=1)[0]), flag.group(1)))
     return found
 
 
