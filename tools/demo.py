@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tfstack import build, cluster, operator, tempo
 from tfstack.collection import collections_root
-from tfstack.paths import REPO
+from tfstack.paths import REPO, state_root
 
 PLAYBOOK_TIMEOUT = 900
 DEMO_NAMESPACE = "shop"
@@ -98,6 +98,18 @@ def _summary(name) -> None:
         print(f"  workload:        {DEMO_NAMESPACE}/{dname}: {what}; {injected}/{len(mine)} pods injected (init container)")
 
 
+def _verify_report() -> None:
+    """The verify role's checklist of this rollout (inventories/local writes it under the state directory)."""
+    reports = state_root() / "verify-reports"
+    markdown = reports / "local.md"
+    if not markdown.exists():
+        print(f"\n(no verify report at {markdown})")
+        return
+    print("\nVerify report (the pre-production checklist site.yml ran):\n")
+    print(markdown.read_text())
+    print(f"  HTML: {reports / 'index.html'}  (JSON: {reports / 'local.json'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", default="tracefleet")
@@ -113,6 +125,7 @@ def main() -> None:
     if not args.no_rollout:
         _rollout(name)
         _summary(name)
+        _verify_report()
         # The shop's traffic through real collectors and Tempo running what site.yml applied (docs/dataplane.md).
         subprocess.run([sys.executable, str(REPO / "tools" / "demo" / "dataplane_demo.py"), "--name", name, "--detach"],
                        cwd=REPO, check=False)

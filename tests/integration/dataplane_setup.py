@@ -71,14 +71,16 @@ def _playbook(name, args, vars_file, log):
     return time.monotonic() - started
 
 
-def rollout(name, workdir):
-    """Tempo, gateway, agent and agent-plain on cluster name (the operator must be running); returns seconds."""
+def rollout(name, workdir, extra_vars=None):
+    """Tempo, gateway, agent and agent-plain on cluster name (the operator must be running); returns seconds.
+
+    extra_vars: role variables added to GATEWAY_VARS for this cluster (e.g. the persistent queue)."""
     workdir = Path(workdir)
     log = workdir / "rollout.log"
     main_vars = workdir / "dataplane-vars.yml"
-    main_vars.write_text(yaml.safe_dump(GATEWAY_VARS))
+    main_vars.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **(extra_vars or {}))))
     plain_vars = workdir / "dataplane-plain-vars.yml"
-    plain_vars.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **PLAIN_AGENT_VARS)))
+    plain_vars.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **(extra_vars or {}), **PLAIN_AGENT_VARS)))
     seconds = _playbook(name, ["playbooks/demo_workloads.yml"], main_vars, log)
     # Only the roles the data plane runs (the operator runs beside the cluster; preflight, instrumentation,
     # annotate and verify are other tests' business).

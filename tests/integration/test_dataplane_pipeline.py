@@ -44,14 +44,14 @@ SEARCH_SETTLE_S = 15.0
 ENVIRONMENT = setup.GATEWAY_VARS["tracefleet_gateway_environment"]
 
 
-def _start_operator(attempts=3):
+def _start_operator(attempts=3, name=NAME):
     """operator.start, again when its CRD poll races a CRD that has no conditions yet.
 
     (tfstack.operator._crd_states: kubectl's jsonpath filter fails on `conditions: null` right after
     the apply; seen once here. A shared-code bug, reported; retried rather than hidden.)"""
     for attempt in range(attempts):
         try:
-            return operator.start(NAME, log=lambda *_: None)
+            return operator.start(name, log=lambda *_: None)
         except cluster.StackError as err:
             if "is not array or slice" not in str(err) or attempt == attempts - 1:
                 raise
@@ -93,7 +93,7 @@ def tempo(applied):
         yield server
 
 
-def plane_specs(applied, tempo, agent="agent"):
+def plane_specs(applied, tempo, agent="agent", name=NAME):
     """Arguments for processes.running: 3 gateways and 2 agents from what the cluster got."""
     gateway = applied["gateway"]
     gateways = [dict(name="gateway-%d" % i, config_text=gateway.text, address=address,
@@ -102,7 +102,7 @@ def plane_specs(applied, tempo, agent="agent"):
     endpoints = ["%s:4317" % a for a in processes.GATEWAY_ADDRESSES]
     agents = []
     for i, address in enumerate(processes.AGENT_ADDRESSES):
-        env = dict(applied[agent].envs[i % len(applied[agent].envs)], KUBECONFIG=str(cluster.kubeconfig_path(NAME)))
+        env = dict(applied[agent].envs[i % len(applied[agent].envs)], KUBECONFIG=str(cluster.kubeconfig_path(name)))
         # The plain exporter's one gRPC connection to the gateway Service lands on one replica, chosen
         # per connection (kube-proxy); agent i's connection is taken to land on gateway i.
         agents.append(dict(name="%s-%d" % (agent, i), config_text=applied[agent].text, address=address, env=env,

@@ -3,6 +3,7 @@
     with running(gateways=[...], agents=[...], workdir=...) as plane:
         plane.agents[0].otlp_http     # http://127.0.0.5:4318, where applications send
         plane.gateways[1].metrics()   # the gateway's own Prometheus metrics, parsed
+        kill(plane.gateways[1]); restart(plane.gateways[1])   # a crashed pod, restarted in place
 
 Each collector gets two ``--config`` files: the rendered ``collector.yaml`` exactly as read from
 the cluster, and the overlay from ``mapping.collector_overlay`` (addresses only). Before a
@@ -195,6 +196,20 @@ def stop(collector, grace=STOP_GRACE_S):
     """SIGTERM (the collector drains its queues), then SIGKILL after grace."""
     if collector.process is not None:
         stop_process(collector.process, grace=grace)
+
+
+def kill(collector):
+    """SIGKILL, as a crashed or OOM-killed pod: no drain, in-memory state is gone (a persistent queue stays on disk)."""
+    if collector.process is not None and collector.process.poll() is None:
+        collector.process.kill()
+        collector.process.wait(timeout=10)
+
+
+def restart(collector, otelcol=None, ready_timeout=30.0):
+    """Start a stopped or killed collector again on the same address, configs and work directory (a container restart)."""
+    if collector.process is not None and collector.process.poll() is None:
+        raise DataplaneError("%s is still running" % collector.name)
+    return start(collector, otelcol, ready_timeout)
 
 
 @dataclass
