@@ -27,7 +27,7 @@ import re
 import time
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ansible.module_utils.urls import open_url
 
@@ -47,7 +47,14 @@ SPAN_KINDS = {
 # How many distinct values attributes_seen keeps per key (a big trace has many urls).
 MAX_VALUES_PER_KEY = 20
 
+# Attributes that record the callee's answer on a CLIENT span (HTTP, and gRPC in the old and new
+# semantic conventions), and those that name the callee, in the order they are trusted.
+ANSWER_ATTRIBUTES = ("http.response.status_code", "http.status_code", "rpc.grpc.status_code", "rpc.response.status_code")
+CALLEE_ATTRIBUTES = ("peer.service", "server.address", "net.peer.name", "url.full", "http.url")
+DATABASE_ATTRIBUTES = ("db.system", "db.system.name")
+
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
+_ADDRESS_RE = re.compile(r"^(\d+\.\d+\.\d+\.\d+|\[?[0-9a-fA-F]*:[0-9a-fA-F:.]*\]?|localhost)$")  # IPv4, IPv6, localhost
 _PLAIN_ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
@@ -274,9 +281,68 @@ def _value_text(value):
     return str(value)
 
 
-def analyze_trace(doc, trace_id=None):
-    """Summarise a trace: the facts the module returns and the expectations check."""
+def callee_of(span):
+    """(name, attribute) naming the service a CLIENT span called, or (None, None).
+
+    ``peer.service`` first (OTel Go and Python leave it to the caller to set; the demo's Go
+    service sets it on its HTTP and gRPC clients), then ``server.address``, ``net.peer.name`` and
+    the host of ``url.full`` / ``http.url``. An IP address or ``localhost`` names no service: the
+    OTel Go HTTP and gRPC clients set ``server.address`` to the host they dialled.
+    """
+    attrs = span["attributes"]
+    for key in CALLEE_ATTRIBUTES:
+        value = attrs.get(key)
+        if not value:
+            continue
+        value = str(value)
+        if key in ("url.full", "http.url"):
+            try:
+                value = urlsplit(value).hostname or ""
+            except ValueError:
+                value = ""
+        if value and not _ADDRESS_RE.match(value):
+            return value, key
+    return None, None
+
+
+def leaf_calls(spans):
+    """CLIENT spans that got an answer (they record a response status) but have no child in the trace.
+
+    Calls to databases (``db.system``) are left out: a database is no traced hop. Each is a candidate
+    broken hop; ``select_broken_hops`` keeps those whose callee is a traced service.
+    """
+    parents = set(s["parent_span_id"] for s in spans if s["parent_span_id"])
+    calls = []
+    for span in spans:
+        if span["kind"] != "SPAN_KIND_CLIENT" or span["span_id"] in parents:
+            continue
+        attrs = span["attributes"]
+        if any(k in attrs for k in DATABASE_ATTRIBUTES) or not any(k in attrs for k in ANSWER_ATTRIBUTES):
+            continue
+        callee, named_by = callee_of(span)
+        if callee:
+            calls.append({"from": span["service"], "to": callee, "span": span["name"], "span_id": span["span_id"],
+                          "callee_attribute": named_by})
+    return calls
+
+
+def select_broken_hops(calls, traced_services):
+    """The leaf calls whose callee is traced (its ``service.name`` is in ``traced_services``).
+
+    The callee answered and is traced, so its SERVER span should hang under the CLIENT span; it does
+    not: the call carried no context the callee used, and the callee started a new trace.
+    """
+    traced = set(traced_services)
+    return [dict(c) for c in calls if c["to"] in traced]
+
+
+def analyze_trace(doc, trace_id=None, expected_services=None):
+    """Summarise a trace: the facts the module returns and the expectations check.
+
+    ``expected_services`` count as traced callees for ``broken_hops`` beside the trace's own services.
+    """
     spans = flatten_spans(doc)
+    calls = leaf_calls(spans)
     ids = set(s["span_id"] for s in spans)
     roots = [s for s in spans if not s["parent_span_id"]]
     orphans = [
@@ -305,18 +371,23 @@ def analyze_trace(doc, trace_id=None):
         attributes_seen=dict((k, sorted(v)) for k, v in sorted(seen.items())),
         duration_ms=duration_ms,
         error_spans=sum(1 for s in spans if s["status"] in ("STATUS_CODE_ERROR", 2)),
+        leaf_calls=calls,
+        broken_hops=select_broken_hops(calls, set(s["service"] for s in spans) | set(expected_services or [])),
     )
 
 
 class Expectations:
     """What a complete, healthy trace must show; ``problems`` lists what is missing."""
 
-    def __init__(self, services=None, min_spans=1, attributes=None, max_orphans=0, single_root=True):
+    def __init__(self, services=None, min_spans=1, attributes=None, max_orphans=0, single_root=True,
+                 max_broken_hops=None):
         self.services = list(services or [])
         self.min_spans = int(min_spans or 0)
         self.attributes = dict(attributes or {})
         self.max_orphans = max_orphans
         self.single_root = single_root
+        # None: as many as max_orphans allows (both are broken propagation).
+        self.max_broken_hops = max_orphans if max_broken_hops is None else max_broken_hops
 
     def problems(self, analysis):
         problems = []
@@ -334,6 +405,14 @@ class Expectations:
             more = "; and %d more" % (len(orphans) - 5) if len(orphans) > 5 else ""
             problems.append("broken propagation: %d span%s whose parent is not in the trace (allowed %d): %s%s" % (
                 len(orphans), "" if len(orphans) == 1 else "s", self.max_orphans, listed, more))
+        hops = self.broken_hops(analysis)
+        if self.max_broken_hops is not None and len(hops) > self.max_broken_hops:
+            listed = "; ".join("%s -> %s (client span '%s' %s, callee from %s)" % (
+                h["from"], h["to"], h["span"], h["span_id"], h["callee_attribute"]) for h in hops[:5])
+            more = "; and %d more" % (len(hops) - 5) if len(hops) > 5 else ""
+            problems.append("broken propagation: %d call%s answered by a traced service that joined no span to this "
+                            "trace (allowed %d): %s%s" % (len(hops), "" if len(hops) == 1 else "s",
+                                                          self.max_broken_hops, listed, more))
         if self.single_root and analysis["root_count"] != 1:
             if analysis["root_count"] == 0:
                 problems.append("no root span (every span has a parent)")
@@ -347,6 +426,12 @@ class Expectations:
             elif want is not None and _value_text(want) not in seen[key]:
                 problems.append("attribute '%s' is never '%s'; saw: %s" % (key, _value_text(want), ", ".join(seen[key])))
         return problems
+
+    def broken_hops(self, analysis):
+        """The analysis' broken hops, with the expected services counted as traced callees too."""
+        if "leaf_calls" not in analysis:
+            return list(analysis.get("broken_hops") or [])
+        return select_broken_hops(analysis["leaf_calls"], set(analysis["services"]) | set(self.services))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,6 +617,7 @@ class Result:
             services=analysis.get("services", []),
             root_count=analysis.get("root_count", 0),
             orphan_spans=analysis.get("orphan_spans", []),
+            broken_hops=analysis.get("broken_hops", []),
             attributes_seen=analysis.get("attributes_seen", {}),
             duration_ms=analysis.get("duration_ms", 0.0),
             problems=list(self.problems),
@@ -558,6 +644,7 @@ def wait_for_trace(client, trace_id, expectations, timeout=30.0, interval=1.0, s
                 result.found = True
                 result.found_after_s = now - start
             result.analysis = analyze_trace(doc, trace_id)
+            result.analysis["broken_hops"] = expectations.broken_hops(result.analysis)
             result.problems = expectations.problems(result.analysis)
             if not result.problems:
                 break
@@ -590,6 +677,7 @@ def search_traces(client, query, expectations, limit=20, window_s=3600, min_trac
                 result.found = True
                 result.found_after_s = monotonic() - start
                 result.analysis = analyze_trace(doc, hit["trace_id"])
+                result.analysis["broken_hops"] = expectations.broken_hops(result.analysis)
                 result.problems = expectations.problems(result.analysis)
             results.append(result)
         if sum(1 for r in results if r.ok) >= min_traces:

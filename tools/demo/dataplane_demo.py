@@ -6,7 +6,8 @@ After site.yml rolled out to kwok cluster NAME (with the operator running), this
 cluster got (tests/integration/dataplane_setup.py: the gateway's and agent's rendered ConfigMaps,
 Tempo's ConfigMap), starts Tempo (tests/integration/tempo_local.py), 3 gateways on 127.0.0.2-4 and
 2 agents on 127.0.0.5-6 (tfstack.dataplane, addresses mapped only), the four shop services
-(tools/demo/shop), and drives a bounded load (``--requests`` at 20/s, errors, slow requests, one
+(tools/demo/shop) with the Go hop (orders -> shipping -> inventory over HTTP and rates over gRPC; the Go
+service is built by tfstack.goservice before anything starts), and drives a bounded load (``--requests`` at 20/s, errors, slow requests, one
 broken hop). It then prints kept error and slow trace ids with the Tempo URLs to open them.
 
 It runs in the background (``--detach``, what `make demo` uses): the first process starts a second one
@@ -45,7 +46,7 @@ def state_dir(name):
     return cluster.kwok_workdir() / "clusters" / name / "dataplane"
 
 
-def serve(name, requests, minutes):
+def serve(name, requests, minutes, go_binary):
     import dataplane_setup as setup
     import load
     import shop
@@ -71,9 +72,9 @@ def serve(name, requests, minutes):
                   for i, a in enumerate(processes.AGENT_ADDRESSES)]
         with processes.running(gateways, agents, workdir=state / "collectors") as plane:
             a0, a1 = plane.agents
-            shop_endpoints = {"frontend": a0.otlp_http, "orders": a0.otlp_http,
-                              "inventory": a1.otlp_http, "payments": a1.otlp_http}
-            with shop.running_shop(shop_endpoints, state / "shop", slow_seconds=SLOW_SECONDS) as urls:
+            shop_endpoints = {"frontend": a0.otlp_http, "orders": a0.otlp_http, "shipping": a0.otlp_http,
+                              "inventory": a1.otlp_http, "payments": a1.otlp_http, "rates": a1.otlp_http}
+            with shop.running_shop(shop_endpoints, state / "shop", slow_seconds=SLOW_SECONDS, go_binary=go_binary) as urls:
                 results = load.drive(urls["frontend"], count=requests, max_seconds=120, rate=20,
                                      error_every=10, slow_every=25, broken_hop_every=50, seed=None)
                 client = TempoClient(tempo.url)
@@ -84,6 +85,7 @@ def serve(name, requests, minutes):
                         kept.setdefault(kind, []).append({
                             "trace_id": r["trace_id"], "found": outcome.found,
                             "spans": outcome.analysis["span_count"] if outcome.analysis else 0,
+                            "services": outcome.analysis["services"] if outcome.analysis else [],
                             "url": "%s/api/v2/traces/%s" % (tempo.url, r["trace_id"])})
                 report = {
                     "tempo": tempo.url, "requests": len(results),
@@ -98,14 +100,16 @@ def serve(name, requests, minutes):
 
 
 def detach(name, requests, minutes):
-    """Start serve() in its own session, wait for its ready.json, print it; returns the exit code."""
+    """Build the Go service, start serve() in its own session, wait for its ready.json, print it; returns the exit code."""
+    from tfstack import goservice
+    go_binary = goservice.ensure()  # here, so a cold build does not eat the background process's ready timeout
     state = state_dir(name)
     state.mkdir(parents=True, exist_ok=True)
     ready = state / "ready.json"
     ready.unlink(missing_ok=True)
     log = state / "dataplane-demo.log"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--name", name, "--requests", str(requests),
-           "--minutes", str(minutes), "--state-dir", str(state)]
+           "--minutes", str(minutes), "--state-dir", str(state), "--go-binary", str(go_binary)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=REPO)
@@ -120,13 +124,15 @@ def detach(name, requests, minutes):
         time.sleep(1)
     report = json.loads(ready.read_text())
     print("\nDemo traffic through the real pipeline (the configs site.yml applied, run on loopback):")
-    print("  shop:      frontend %s -> orders -> inventory, payments (OpenTelemetry SDK, W3C context)" % report["shop"]["frontend"])
+    print("  shop:      frontend %s -> orders -> inventory, payments, shipping (Go) -> inventory (HTTP), rates (Go, gRPC)"
+          " (OpenTelemetry SDKs, W3C context)" % report["shop"]["frontend"])
     print("  pipeline:  2 agents %s -> 3 gateways 127.0.0.2-4:4317 (tail sampling) -> Tempo %s" % (
         ", ".join(report["agents"]), report["tempo"]))
     print("  load:      %d requests %s" % (report["requests"], report["by_kind"]))
     for kind, items in report["kept"].items():
         for item in items:
-            state_text = "%d spans" % item["spans"] if item["found"] else "not in Tempo (yet)"
+            state_text = "%d spans from %s" % (item["spans"], ", ".join(item.get("services") or [])) if item["found"] \
+                else "not in Tempo (yet)"
             print("  %-10s %s  %s  %s" % (kind, item["trace_id"], state_text, item["url"]))
     print("  logs:      %s (JSON logs with trace_id/span_id in shop/, one log per collector)" % report["logs"])
     print("  It stays up for %d minutes, then stops by itself; `make stack-down` stops it at once." % report["stops_in_minutes"])
@@ -140,10 +146,14 @@ def main(argv=None):
     parser.add_argument("--minutes", type=int, default=30)
     parser.add_argument("--detach", action="store_true", help="run in the background and print what to open")
     parser.add_argument("--state-dir", help=argparse.SUPPRESS)  # only marks the background process's command line
+    parser.add_argument("--go-binary", help="the Go service (default: build it with tfstack.goservice)")
     args = parser.parse_args(argv)
     if args.detach:
         return detach(args.name, args.requests, args.minutes)
-    serve(args.name, args.requests, args.minutes)
+    if not args.go_binary:
+        from tfstack import goservice
+        args.go_binary = str(goservice.ensure())
+    serve(args.name, args.requests, args.minutes, args.go_binary)
     return 0
 
 

@@ -23,6 +23,12 @@ Flags travel as query parameters and are passed on downstream: ``fail=1`` (payme
 payments with a ``traceparent`` naming a span nobody exports, as an uninstrumented proxy in the
 middle would: payments' span is then an orphan in the trace). Payments records PII on its span
 (an e-mail, a card number) for the gateway to scrub. ``/healthz`` answers 200.
+
+The Go hop (optional): with ``running_shop(..., go_binary=PATH)`` orders also calls ``shipping``, the
+Go service of tools/demo/goservice (``POST /shipping/{id}``), which calls inventory over HTTP (W3C
+context injected by hand) and ``rates``, a second Go process, over gRPC (otelgrpc). ``go_skip_inject_to``
+(``inventory`` or ``rates``) makes shipping's client for that service send no context: a broken hop.
+Without ``go_binary`` the shop is the four Python services above.
 """
 
 import argparse
@@ -50,8 +56,11 @@ ROUTES = {  # service -> (method, regex, route template)
     "orders": ("POST", re.compile(r"^/orders/(\d+)$"), "/orders/{id}"),
     "inventory": ("GET", re.compile(r"^/inventory/(\d+)$"), "/inventory/{sku}"),
     "payments": ("POST", re.compile(r"^/payments/(\d+)$"), "/payments/{id}"),
+    "shipping": ("POST", re.compile(r"^/shipping/(\d+)$"), "/shipping/{id}"),  # the Go service
 }
 CALLS = {"frontend": ["orders"], "orders": ["inventory", "payments"], "inventory": [], "payments": []}
+OPTIONAL_CALLS = {"orders": ["shipping"]}  # called when a --downstream names it
+GO_SERVICES = ("shipping", "rates")
 FLAGS = ("fail", "slow", "broken_hop")
 
 
@@ -156,7 +165,7 @@ def make_handler(service, tracer, log, downstream, slow_seconds):
                         span.set_status(Status(StatusCode.ERROR, "card declined"))
                 if service == "inventory" and "slow" in flags:
                     time.sleep(slow_seconds)
-                for target in CALLS[service]:
+                for target in CALLS[service] + [t for t in OPTIONAL_CALLS.get(service, []) if t in downstream]:
                     answered = call(target, ident, flags, broken_hop=service == "orders" and target == "payments"
                                     and "broken_hop" in flags)
                     if answered >= 500:
@@ -211,23 +220,59 @@ def _healthy(url):
         return False
 
 
+def _go_commands(binary, urls, endpoints, workdir, skip_inject_to):
+    """Command lines of the Go services: rates (gRPC only), then shipping (HTTP in; inventory over HTTP, rates over gRPC)."""
+    rates = urls["rates"].split("//", 1)[1]
+    common = ["-skip-inject-to", skip_inject_to or ""]
+    return {
+        "rates": [str(binary), "-service", "rates", "-grpc", rates, "-otlp", endpoints.get("rates", endpoints["orders"]),
+                  "-log-file", str(workdir / "rates.log")] + common,
+        "shipping": [str(binary), "-service", "shipping", "-http", urls["shipping"].split("//", 1)[1],
+                     "-otlp", endpoints.get("shipping", endpoints["orders"]), "-log-file", str(workdir / "shipping.log"),
+                     "-http-downstream", "inventory=%s" % urls["inventory"], "-grpc-downstream", "rates=%s" % rates] + common,
+    }
+
+
+def _listening(url):
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @contextmanager
-def running_shop(endpoints, workdir, slow_seconds=2.5, ready_timeout=20.0):
+def running_shop(endpoints, workdir, slow_seconds=2.5, ready_timeout=20.0, go_binary=None, go_skip_inject_to=None):
     """Start the four services (endpoints: service -> OTLP/HTTP base URL of its agent); yields {service: URL}.
 
-    Logs go to <workdir>/<service>.log (JSON lines). On exit each process gets SIGTERM (it flushes its
-    spans), then SIGKILL after 10 s.
+    With ``go_binary`` (tfstack.goservice.ensure()) the Go services shipping and rates start too and
+    orders calls shipping; their OTLP endpoint is ``endpoints[name]``, else orders'. Logs go to
+    <workdir>/<service>.log (JSON lines). On exit each process gets SIGTERM (it flushes its spans),
+    then SIGKILL after 10 s.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    urls = {s: "http://127.0.0.1:%d" % _free_port() for s in SERVICES}
+    names = SERVICES + (GO_SERVICES if go_binary else ())
+    urls = {s: "http://127.0.0.1:%d" % _free_port() for s in names}
     procs = []
     try:
+        go = _go_commands(go_binary, urls, endpoints, workdir, go_skip_inject_to) if go_binary else {}
+        for service, cmd in go.items():  # they dial their downstreams lazily, so they may start first
+            with open(workdir / ("%s.stderr" % service), "ab") as err:
+                procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                                              env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+                                              start_new_session=True))
+            started = time.monotonic()
+            while not (_healthy(urls[service]) if service == "shipping" else _listening(urls[service])):
+                if procs[-1].poll() is not None or time.monotonic() - started > ready_timeout:
+                    raise RuntimeError("Go service %s did not start; see %s" % (service, workdir / ("%s.stderr" % service)))
+                time.sleep(0.1)
         for service in reversed(SERVICES):  # leaves first
             cmd = [sys.executable, str(Path(__file__).resolve()), "--service", service,
                    "--port", urls[service].rsplit(":", 1)[1], "--otlp", endpoints[service],
                    "--slow-seconds", str(slow_seconds), "--log-file", str(workdir / ("%s.log" % service))]
-            for target in CALLS[service]:
+            for target in CALLS[service] + [t for t in OPTIONAL_CALLS.get(service, []) if t in urls]:
                 cmd += ["--downstream", "%s=%s" % (target, urls[target])]
             env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
             with open(workdir / ("%s.stderr" % service), "ab") as err:
