@@ -158,6 +158,7 @@ ANNOTATE_DEFAULTS = {
     "max_parallel": 1,
     "wait": True,
     "wait_timeout": 300,
+    "restart": "on_change",  # restarts: plugins/module_utils/injection_audit.py (restart_plan)
 }
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -512,6 +513,7 @@ def annotate_errors(raw, s, prefix=ANNOTATE_PREFIX):
     _unknown(c, raw, s)
     c.choice("state", ("present", "absent"))
     c.choice("missing", ("fail", "warn"))
+    c.choice("restart", ("on_change", "never"))
     c.boolean("verify_instrumentation")
     c.boolean("wait")
     c.integer("max_parallel", 1)
