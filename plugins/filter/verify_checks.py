@@ -14,6 +14,8 @@
 - ``loop_item | tracefleet.otel.verify_search_item``: one result of the looped Tempo search as the
   ``recent_traces`` check reads it (``{service, failed, result}``).
 - ``object | tracefleet.otel.verify_selector_labels``: an object's ``spec.selector.matchLabels`` as label selectors.
+- ``gateway_collector | tracefleet.otel.verify_sampling_targets(plan)``: the latency threshold and routine percentage
+  the sampling probe tests, from the gateway role's plan or else the live collector (module_utils/verify_sampling.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,6 +30,7 @@ from ansible_collections.tracefleet.otel.plugins.module_utils.verify_checks impo
     settings_errors,
     workload_items,
 )
+from ansible_collections.tracefleet.otel.plugins.module_utils.verify_sampling import sampling_targets
 
 
 class FilterModule(object):
@@ -41,4 +44,5 @@ class FilterModule(object):
             "verify_workload_items": workload_items,
             "verify_selector_labels": selector_labels,
             "verify_search_item": search_item,
+            "verify_sampling_targets": sampling_targets,
         }

@@ -16,10 +16,15 @@ it never passes on missing data.
 - ``gateway``: ``{"name", "namespace", "collector": CR or None, "deployment": Deployment or None}``
 - ``instrumentations``: Instrumentation objects (every namespace).
 - ``workloads``: ``[{"workload": {namespace, name, language, kind}, "object": workload or None, "pods": [...]}]``
+- ``pods``: every Pod (the injection audit checks each one with an inject annotation; None: no audit);
+  ``injection_settings``: ``{otlp_http_port, otlp_grpc_port}`` the endpoints should use.
 - ``tempo``: ``{"mode": "managed"|"external", "name", "namespace", "configmap": ConfigMap or None,
   "config": its tempo.yaml parsed (the role parses it with from_yaml; module_utils use the standard library only)}``
 - ``sampling``: the instrumentation role's fact ``tracefleet_instrumentation_sampling`` (or None).
 - ``probe``: ``{"skipped": reason}`` or ``{"result": tempo_trace result, "failed": bool}``.
+- ``gateway_sampling``: the gateway role's fact ``tracefleet_gateway_sampling`` (its derived plan) or None.
+- ``sampling_probe``: ``{"skipped": reason, "targets"}`` or ``{"result": tempo_trace result (sampling_probe), "failed",
+  "targets"}`` (``verify_sampling.sampling_targets``).
 - ``recent``: ``{"skipped": reason}`` or ``{"results": [{"service", "result", "failed"}]}``.
 
 ``settings`` keys: ``retention_min``, ``retention_max`` (durations such as ``7d``), ``waive``
@@ -33,6 +38,9 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.tracefleet.otel.plugins.module_utils import injection_audit
+from ansible_collections.tracefleet.otel.plugins.module_utils import verify_sampling
+
 CHECKS = (
     ("agents_on_every_node", "Agent ready on every schedulable node"),
     ("gateway_limits", "Gateway has memory and CPU limits, memory_limiter first"),
@@ -44,6 +52,7 @@ CHECKS = (
     ("tls", "TLS on collector-to-backend links"),
     ("self_monitoring", "Collector self-monitoring metrics endpoint"),
     ("probe_trace", "Probe trace confirmed end to end in Tempo"),
+    ("sampling_probe", "Error and slow traces kept by the gateway's own policies (sampling probe)"),
     ("recent_traces", "Recent traces from listed services found"),
     ("trace_to_logs", "Trace-to-log correlation"),
 )
@@ -319,12 +328,19 @@ def check_tail_sampling_policies(gathered):
             found.setdefault("probe", "probe: policy %s keeps %s=%s" % (name, body.get("key"), ",".join(map(str, body.get("values") or []))))
     evidence = [found[k] for k in ("errors", "latency", "routine", "probe") if k in found]
     evidence.append("decision_wait %s, num_traces %s" % (processor.get("decision_wait"), processor.get("num_traces")))
+    # How the thresholds were derived (issue 12), and where the live policies differ from that plan.
+    derivation = verify_sampling.plan_lines(gathered.get("gateway_sampling"), verify_sampling.live_policies(collector))
+    evidence += derivation
     missing = [k for k in ("errors", "latency", "routine") if k not in found]
     if missing:
         return result("tail_sampling_policies", "fail", "no tail policy for %s" % ", ".join(missing), evidence)
     if "probe" not in found:
         return result("tail_sampling_policies", "warn", "errors, latency and routine policies present, but no always-keep "
                       "policy for probe traces (tracefleet_gateway_probe_policy_enabled)", evidence)
+    differs = verify_sampling.plan_differences(derivation)
+    if differs:
+        return result("tail_sampling_policies", "warn", "the live policies differ from the gateway role's plan: %s"
+                      % "; ".join(d[len("differs: "):] for d in differs), evidence)
     return result("tail_sampling_policies", "pass", "; ".join(found[k] for k in ("errors", "latency", "routine")), evidence)
 
 
@@ -425,11 +441,11 @@ def pod_injected(pod, language=None):
 
 def check_critical_workloads_instrumented(gathered):
     workloads = gathered.get("workloads")
-    if not workloads:
+    if not workloads and gathered.get("pods") is None:
         return result("critical_workloads_instrumented", "warn",
                       "no critical workloads listed (tracefleet_verify_critical_workloads)")
-    failed, warned, evidence = [], [], []
-    for item in workloads:
+    failed, warned, evidence, audited = [], [], [], []
+    for item in workloads or []:
         w = item.get("workload") or {}
         language = w.get("language")
         ref = "%s %s/%s" % (w.get("kind") or "Deployment", w.get("namespace"), w.get("name"))
@@ -462,8 +478,23 @@ def check_critical_workloads_instrumented(gathered):
                             "the operator webhook was down: restart the workload)" % (ref, wanted, value, len(plain), len(pods), ", ".join(sorted(plain))))
         else:
             evidence.append("%s: %s=%s; %d of %d pods injected" % (ref, wanted, value, len(pods), len(pods)))
-    if failed:
-        return result("critical_workloads_instrumented", "fail", "not instrumented: %s" % ", ".join(failed), evidence)
+    # The injection audit (plugins/module_utils/injection_audit.py): every pod with an inject annotation
+    # (gathered["pods"], when the role read them) and every pod of these workloads, each failing one by reason.
+    if gathered.get("pods") is not None:
+        audit = injection_audit.audit(gathered["pods"], gathered.get("instrumentations") or [], workloads,
+                                      settings=gathered.get("injection_settings"))
+        evidence += injection_audit.evidence(audit)
+        audited.append(audit)
+    findings = [f for a in audited for f in a["findings"]]
+    if failed or findings:
+        parts = ["not instrumented: %s" % ", ".join(failed)] if failed else []
+        if findings:
+            parts.append("injection audit: %s" % "; ".join("%s (%s)" % (f["pod"], ", ".join(injection_audit.unique(f["reasons"])))
+                                                           for f in findings))
+        return result("critical_workloads_instrumented", "fail", "; ".join(parts), evidence)
+    if not workloads:
+        return result("critical_workloads_instrumented", "warn", "no critical workloads listed "
+                      "(tracefleet_verify_critical_workloads); %s" % evidence[-1], evidence)
     if warned:
         return result("critical_workloads_instrumented", "warn", "annotated, no pods running: %s" % ", ".join(warned), evidence)
     return result("critical_workloads_instrumented", "pass", "%d workload%s annotated, every pod injected"
@@ -585,8 +616,15 @@ def _trace_evidence(res):
         len(orphans), ", ".join(res.get("services") or []) or "none")]
     lines += ["orphan span %s (%s in %s): parent %s missing" % (o.get("span_id"), o.get("name"), o.get("service"), o.get("parent_span_id"))
               for o in orphans]
+    lines += _hop_lines(res)
     lines += ["problem: %s" % p for p in res.get("problems") or []]
     return lines
+
+
+def _hop_lines(res):
+    """A line per broken hop (tempo_trace's ``broken_hops``): the service pair whose call carried no context."""
+    return ["broken hop %s -> %s: client span %s (%s) has no child; %s started a new trace" % (
+        h.get("from"), h.get("to"), h.get("span_id"), h.get("span"), h.get("to")) for h in res.get("broken_hops") or []]
 
 
 def check_probe_trace(gathered):
@@ -605,6 +643,11 @@ def check_probe_trace(gathered):
         res.get("trace_id"), res.get("found_after_s"), res.get("span_count"), ", ".join(res.get("services") or [])), evidence)
 
 
+def check_sampling_probe(gathered):
+    status, summary, evidence = verify_sampling.sampling_probe_outcome(gathered)
+    return result("sampling_probe", status, summary, evidence)
+
+
 def check_recent_traces(gathered):
     recent = gathered.get("recent") or {"skipped": "the search step did not run"}
     if recent.get("skipped"):
@@ -616,6 +659,7 @@ def check_recent_traces(gathered):
         if item.get("failed"):
             failed.append(service)
             evidence.append("%s: %s" % (service, res.get("msg") or "no trace found"))
+            evidence += ["%s: %s" % (service, line) for t in res.get("traces") or [res] for line in _hop_lines(t)]
         else:
             evidence.append("%s: %d trace%s found; best %s (%s spans, services %s)" % (
                 service, len(res.get("traces") or []), "" if len(res.get("traces") or []) == 1 else "s",
@@ -708,7 +752,7 @@ def settings_errors(settings):
     fail_on = settings.get("fail_on")
     if fail_on is not None and (not isinstance(fail_on, list) or any(s not in STATUSES for s in fail_on)):
         errors.append("%sfail_on: expected a list of pass, warn, fail, got %r" % (PREFIX, fail_on))
-    return errors
+    return errors + verify_sampling.settings_errors(settings, PREFIX)
 
 
 def waived(check, reason):
@@ -732,6 +776,7 @@ def evaluate(gathered, settings=None):
         check_tls(gathered, settings),
         check_self_monitoring(gathered),
         check_probe_trace(gathered),
+        check_sampling_probe(gathered),
         check_recent_traces(gathered),
         check_trace_to_logs(gathered),
     ]

@@ -41,6 +41,7 @@ CHECKS = (
     ("tls", "TLS", "TLS on collector to backend links"),
     ("self_monitoring", "Self-monitoring", "Collector self-monitoring endpoints present"),
     ("probe_trace", "Probe trace", "A probe trace confirmed end to end in Tempo"),
+    ("sampling_probe", "Sampling probe", "Error and slow traces kept without the probe marker"),
     ("recent_traces", "Recent traces", "Recent traces found from the listed services"),
     ("trace_to_logs", "Trace to logs", "Trace-to-log links configured"),
 )
@@ -49,6 +50,9 @@ OTHER_CHECKS = (
     ("drift", "Drift", "Live objects match what the inventory would apply"),
 )
 CHECK_IDS = tuple(c[0] for c in CHECKS)
+# Checks whose evidence is worth reading even when they pass: how the sampling thresholds were derived
+# (tail_sampling_policies) and what the sampling probe measured. Markdown and HTML show it for these.
+DETAILED_WHEN_PASSING = ("tail_sampling_policies", "sampling_probe")
 REPORT_IDS = CHECK_IDS + tuple(c[0] for c in OTHER_CHECKS)
 HEADERS = dict((c[0], c[1]) for c in CHECKS + OTHER_CHECKS)
 TITLES = dict((c[0], c[2]) for c in CHECKS + OTHER_CHECKS)
@@ -275,13 +279,28 @@ def markdown(report):
     if problems:
         out += ["", "## Evidence"]
     for check in problems:
-        out += ["", "### %s %s: %s (`%s`)" % (_SYMBOL[check["status"]], _LABEL[check["status"]], _md(check["title"]), check["id"]),
-                "", _md(check["summary"])]
-        if check["evidence"]:
-            lines = [line for item in check["evidence"] for line in item.splitlines() or [""]]
-            fence = _fence(lines)
-            out += ["", fence + "text"] + lines + [fence]
+        out += _md_evidence(check)
+    detailed = _detailed(r)
+    if detailed:
+        out += ["", "## Details of passing checks"]
+    for check in detailed:
+        out += _md_evidence(check)
     return "\n".join(out) + "\n"
+
+
+def _detailed(report):
+    """The passing checks whose evidence the reports show anyway (DETAILED_WHEN_PASSING), in checklist order."""
+    return [c for c in report["checks"] if c["status"] == "pass" and c["id"] in DETAILED_WHEN_PASSING and c["evidence"]]
+
+
+def _md_evidence(check):
+    out = ["", "### %s %s: %s (`%s`)" % (_SYMBOL[check["status"]], _LABEL[check["status"]], _md(check["title"]), check["id"]),
+           "", _md(check["summary"])]
+    if check["evidence"]:
+        lines = [line for item in check["evidence"] for line in item.splitlines() or [""]]
+        fence = _fence(lines)
+        out += ["", fence + "text"] + lines + [fence]
+    return out
 
 
 # --- the fleet page --------------------------------------------------------------------------
@@ -377,7 +396,9 @@ section.cluster { background: #fff; border: 1px solid var(--line); border-radius
 section.cluster h3 { margin: 0 0 10px; font-size: 18px; }
 section.cluster h3 .counts { font-size: 13px; font-weight: normal; color: var(--muted); margin-left: 8px; }
 .finding { border-left: 4px solid var(--line); padding: 6px 0 6px 14px; margin: 10px 0; }
-.finding.fail { border-color: var(--fail); } .finding.warn { border-color: #e0a100; }
+.finding.fail { border-color: var(--fail); } .finding.warn { border-color: #e0a100; } .finding.pass { border-color: #55b17a; }
+details.passing { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 10px 20px; margin: 0 0 12px; }
+details.passing summary { cursor: pointer; font-weight: bold; }
 .finding h4 { margin: 0 0 4px; font-size: 15px; }
 .finding h4 code { font-size: 12px; color: var(--muted); font-weight: normal; }
 .finding .summary { margin: 0 0 6px; }
@@ -399,6 +420,18 @@ def _cell(check, anchor):
             _h(check["id"]), tip, label)
     return '<td class="%s" data-check="%s"><a class="cell %s" href="#%s" title="%s">%s</a></td>' % (
         status, _h(check["id"]), status, anchor, tip, label)
+
+
+def _html_finding(check, attributes):
+    """One check with its summary and evidence; ``attributes`` go on its div (already escaped)."""
+    status = check["status"]
+    out = ['<div class="finding %s" %s>' % (status, attributes),
+           '<h4><span class="badge %s">%s %s</span> %s <code>%s</code></h4>' % (
+               status, _SYMBOL[status], _LABEL[status], _h(check["title"]), _h(check["id"])),
+           '<p class="summary">%s</p>' % _h(check["summary"])]
+    if check["evidence"]:
+        out.append("<ul>%s</ul>" % "".join("<li>%s</li>" % _h(item) for item in check["evidence"]))
+    return out + ["</div>"]
 
 
 def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
@@ -480,14 +513,17 @@ def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
         for check in _worst_first(r["checks"]):
             if check["status"] == "pass":
                 continue
-            out += ['<div class="finding %s" id="%s-%s" data-check="%s">' % (check["status"], target, check["id"], _h(check["id"])),
-                    '<h4><span class="badge %s">%s %s</span> %s <code>%s</code></h4>' % (
-                        check["status"], _SYMBOL[check["status"]], _LABEL[check["status"]], _h(check["title"]), _h(check["id"])),
-                    '<p class="summary">%s</p>' % _h(check["summary"])]
-            if check["evidence"]:
-                out.append("<ul>%s</ul>" % "".join("<li>%s</li>" % _h(item) for item in check["evidence"]))
-            out.append("</div>")
+            out += _html_finding(check, 'id="%s-%s" data-check="%s"' % (target, check["id"], _h(check["id"])))
         out.append("</section>")
+    passing = [(index, r, _detailed(r)) for index, r in enumerate(fleet) if _detailed(r)]
+    if passing:
+        out.append('<h2 id="passing-details">Details of passing checks (sampling derivation and probe)</h2>')
+    for index, r, checks in passing:
+        out += ['<details class="passing" id="cluster-%d-passing" data-passing-cluster="%s">' % (index, _h(r["cluster"])),
+                "<summary>%s: %s</summary>" % (_h(r["cluster"]), _h(", ".join(c["title"] for c in checks)))]
+        for check in checks:
+            out += _html_finding(check, 'data-passing-check="%s"' % _h(check["id"]))
+        out.append("</details>")
     out += ["<footer>tracefleet.otel verify report (%s). Hover a cell for its summary; a failing or warning cell links to its evidence.</footer>" % SCHEMA,
             "</main>", "</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -14,10 +14,11 @@ version_added: 0.1.0
 description:
   - Looks up a trace in Grafana Tempo and checks that it is complete - the expected services, enough spans,
     exactly one root, no span whose parent is missing (a broken propagation hop), and the expected attributes.
-  - Three modes. Look up one trace by O(trace_id). Search recent traces (O(service), O(search_attributes) or
+  - Four modes. Look up one trace by O(trace_id). Search recent traces (O(service), O(search_attributes) or
     a raw TraceQL O(query)), then fetch each hit by id. Or send a probe first (O(send_probe=true)) - a
     multi-span trace across at least two services with a fresh random W3C trace id, posted over OTLP/HTTP to
-    O(probe_endpoint), then look it up.
+    O(probe_endpoint), then look it up. Or test the gateway's tail sampling with probes that do not carry the
+    always-keep marker (O(sampling_probe=true)).
   - Polls Tempo every O(interval) seconds until the trace meets the expectations or O(timeout) passes.
     A trace can arrive in parts, so a trace that is found but incomplete is polled again too.
   - Fails with a message that says what was expected and what was seen.
@@ -34,6 +35,7 @@ attributes:
     details:
       - Lookups and searches are read-only and run in check mode.
       - The probe is not sent in check mode; the result says so (RV(probe_sent=false)) and nothing is looked up.
+      - Neither are sampling probes (O(sampling_probe=true)).
 options:
   trace_id:
     description:
@@ -79,13 +81,67 @@ options:
       - The probe's services and span count are always expected, in addition to O(expect_services) and O(min_spans).
     type: bool
     default: false
+  sampling_probe:
+    description:
+      - Test the gateway's tail sampling with probe traces that do NOT carry the always-keep marker
+        O(probe_marker_key), shaped like real traffic across O(probe_services) and sent to O(probe_endpoint).
+      - One error probe (fast; the last service's C(SERVER) span and the root in status ERROR, HTTP 500), one slow
+        probe lasting 1.5 times O(sampling_latency_threshold_ms) (at least 100 ms more; the span times are set in the
+        payload, nothing sleeps), and O(routine_count) fast, healthy routine probes.
+      - Confirms, by trace id, that the error and the slow probe arrive whole in Tempo (their services and spans, one
+        root, no orphans, the error span, the duration). With O(routine_count) above 0 it also counts how many routine
+        probes Tempo has, and checks that the percentage kept is within O(routine_tolerance) points of
+        O(routine_percentage).
+      - Routine probes are sent first (100 to a request), then the error and the slow probe; once those two are in
+        Tempo the routine ones have been decided too. The routine count uses Tempo's search on the run's id (one
+        request a round, where looking up 2000 ids one by one takes minutes); search sees a trace once Tempo's
+        ingester has cut it (C(trace_idle_period)), so the count is final when the run's error and slow probes are in
+        the search results and the count has not changed for O(routine_settle) seconds.
+      - Every probe span carries C(tracefleet.sampling_probe.kind) (V(error), V(slow), V(routine)) and
+        C(tracefleet.sampling_probe.run) (a random id per run) so the probes can be told apart in Tempo; no gateway
+        policy matches them.
+      - Production default is O(routine_count=0) - only the error and the slow probe. The statistical check is for
+        tests and staging, where a few thousand extra traces do not matter.
+    type: bool
+    default: false
+  sampling_latency_threshold_ms:
+    description:
+      - Sampling probe mode. The gateway's latency threshold for the probe's services (the global
+        C(tracefleet_gateway_latency_threshold_ms) unless a service objective names a probe service). Required with
+        O(sampling_probe=true).
+    type: float
+  routine_count:
+    description:
+      - Sampling probe mode. How many routine probes to send and count (0 to 20000). V(0) checks only the error and the
+        slow probe.
+      - The binomial spread decides what tolerance is fair - at 10 % over 2000 probes one standard deviation is
+        0.67 points; the result reports it and warns when the tolerance is tight for the count.
+    type: int
+    default: 0
+  routine_percentage:
+    description:
+      - Sampling probe mode. The routine percentage the gateway should keep (its probabilistic policy's
+        C(sampling_percentage)). Required when O(routine_count) is above 0.
+    type: float
+  routine_tolerance:
+    description:
+      - Sampling probe mode. How many percentage points the measured routine share may differ from
+        O(routine_percentage).
+    type: float
+    default: 3.0
+  routine_settle:
+    description:
+      - Sampling probe mode. Seconds the routine count must stay the same (with the run's error and slow probes
+        already in the search results) before it is final.
+    type: float
+    default: 5.0
   probe_endpoint:
     description:
       - OTLP/HTTP endpoint that receives the probe, for example the agent or gateway collector
         V(http://otel-agent:4318) or Tempo's own receiver. C(/v1/traces) is appended unless present.
       - Uses O(validate_certs), O(ca_path), O(client_cert) and O(client_key), not the Tempo credentials;
         put any authentication in O(probe_headers).
-      - Required when O(send_probe=true).
+      - Required when O(send_probe=true) or O(sampling_probe=true).
     type: str
   probe_headers:
     description:
@@ -135,6 +191,18 @@ options:
         (or a part of the trace still in flight).
     type: int
     default: 0
+  max_broken_hops:
+    description:
+      - Most broken hops allowed (RV(broken_hops)) - calls whose callee started a new trace because the caller
+        sent no context. Without it, O(max_orphans) applies to them too.
+      - A broken hop is a C(CLIENT) span that recorded the callee's answer (C(http.response.status_code),
+        C(http.status_code), C(rpc.grpc.status_code) or C(rpc.response.status_code)) but has no child span in the
+        trace, while the callee is traced - its C(service.name) is in the trace or in O(expect_services).
+        Database calls (C(db.system)) are never hops.
+      - The callee is named by the span's C(peer.service), else C(server.address), C(net.peer.name) or the host of
+        C(url.full)/C(http.url); an IP address or C(localhost) names no service, so set C(peer.service) on client spans
+        (the OpenTelemetry Go C(otelhttp) and C(otelgrpc) clients put the dialled host in C(server.address)).
+    type: int
   expect_single_root:
     description:
       - The trace must have exactly one root span (a span without a parent).
@@ -143,6 +211,8 @@ options:
   timeout:
     description:
       - Seconds to keep polling Tempo before failing. In probe mode counted from sending the probe.
+      - In sampling probe mode the whole run (sending, confirming, counting the routine probes) ends this many seconds
+        after the first probe was sent; allow the gateway's C(decision_wait) plus a few seconds per thousand routine probes.
     type: float
     default: 30.0
   interval:
@@ -193,6 +263,26 @@ EXAMPLES = r"""
       deployment.environment: null
     search_window: 900
     timeout: 10
+
+- name: Check that the gateway keeps an error trace and a slow trace without the probe marker (production)
+  tracefleet.otel.tempo_trace:
+    url: http://tempo:3200
+    sampling_probe: true
+    probe_endpoint: http://otel-agent.observability.svc:4318
+    sampling_latency_threshold_ms: 2000
+    timeout: 60
+
+- name: In staging, also check that routine traces are kept near 10 % (2000 probes, within 2 points)
+  tracefleet.otel.tempo_trace:
+    url: http://tempo:3200
+    sampling_probe: true
+    probe_endpoint: http://otel-agent.observability.svc:4318
+    sampling_latency_threshold_ms: 2000
+    routine_count: 2000
+    routine_percentage: 10
+    routine_tolerance: 2
+    timeout: 120
+  register: sampling
 
 - name: Look for recent error traces with a raw TraceQL query
   tracefleet.otel.tempo_trace:
@@ -258,6 +348,30 @@ orphan_spans:
     parent_span_id:
       description: Hex id of the parent that is missing.
       type: str
+broken_hops:
+  description:
+    - Calls whose callee started a new trace (see O(max_broken_hops)), each naming the service pair.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"from": "shipping", "to": "inventory", "span": "GET /inventory/{sku}", "span_id": "86601f1ab24e7c9c",
+            "callee_attribute": "peer.service"}]
+  contains:
+    from:
+      description: Service of the C(CLIENT) span (the caller).
+      type: str
+    to:
+      description: The callee, as the span names it.
+      type: str
+    span:
+      description: Name of the C(CLIENT) span.
+      type: str
+    span_id:
+      description: Hex id of the C(CLIENT) span.
+      type: str
+    callee_attribute:
+      description: The span attribute that named the callee, for example C(peer.service).
+      type: str
 attributes_seen:
   description:
     - Every resource and span attribute key in the trace, with the distinct values seen (as strings, at most 20 per key).
@@ -285,6 +399,53 @@ traceparent:
   returned: when a probe was sent
   type: str
   sample: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+sampling:
+  description: What the sampling probes showed.
+  returned: in sampling probe mode, when the probes were sent
+  type: dict
+  sample:
+    latency_threshold_ms: 300
+    probes:
+      error: {trace_id: 4bf92f3577b34da6a3ce929d0e0e4736, found: true, found_after_s: 3.1, span_count: 4, error_spans: 2,
+              duration_ms: 70.0, confirmed: true, problems: []}
+      slow: {trace_id: 0af7651916cd43dd8448eb211c80319c, found: true, found_after_s: 3.4, span_count: 4, error_spans: 0,
+             duration_ms: 450.0, confirmed: true, problems: []}
+    routine: {sent: 2000, kept: 203, percentage: 10.15, expected_percentage: 10, tolerance: 2,
+              interval: [8, 12], confidence_interval: [8.9, 11.55], standard_deviation: 0.671, within: true,
+              searches: 9, complete: true}
+    run_id: 9f2c4e1a7b3d5f60
+    lines: ["error probe (a failing downstream span) 4bf9... whole after 3.1 s: 4 spans"]
+  contains:
+    latency_threshold_ms:
+      description: The threshold the slow probe was built against (O(sampling_latency_threshold_ms)).
+      type: float
+    probes:
+      description:
+        - C(error) and C(slow), each the analysis of that probe as in the top-level return values (C(trace_id), C(found),
+          C(found_after_s), C(span_count), C(services), C(root_count), C(orphan_spans), C(duration_ms)) plus C(kind),
+          C(expected_spans), C(error_spans), C(traceparent), C(problems) and C(confirmed) (found whole).
+      type: dict
+    routine:
+      description:
+        - Null when O(routine_count=0). Otherwise C(sent), C(kept), C(percentage) kept, C(expected_percentage),
+          C(tolerance), C(interval) (the accepted range), C(confidence_interval) (95 % Wilson interval of the
+          measured rate), C(standard_deviation) (binomial, in points, at the expected rate), C(chance_of_false_failure)
+          (how often an exact gateway would still fall outside the tolerance), C(within), C(searches) and
+          C(complete) (false when the timeout ended the count).
+      type: dict
+    run_id:
+      description: The value of C(tracefleet.sampling_probe.run) on every probe span of this run.
+      type: str
+    lines:
+      description: One line per probe kind, as in RV(msg).
+      type: list
+      elements: str
+    sent_s:
+      description: Seconds spent sending the probes.
+      type: float
+    elapsed_s:
+      description: Seconds from the first send to the end of the count.
+      type: float
 lookups:
   description: Number of trace-by-id requests made.
   returned: always
@@ -324,6 +485,10 @@ traces:
       description: Spans whose parent is missing, as in RV(orphan_spans).
       type: list
       elements: dict
+    broken_hops:
+      description: Calls whose callee started a new trace, as in RV(broken_hops).
+      type: list
+      elements: dict
     attributes_seen:
       description: Attribute keys and values seen, as in RV(attributes_seen).
       type: dict
@@ -339,6 +504,7 @@ traces:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.tracefleet.otel.plugins.module_utils import otlp_probe
 from ansible_collections.tracefleet.otel.plugins.module_utils.otlp_probe import (
     DEFAULT_MARKER_KEY,
     DEFAULT_MARKER_VALUE,
@@ -370,6 +536,12 @@ def argument_spec():
         search_window=dict(type="int", default=3600),
         min_traces=dict(type="int", default=1),
         send_probe=dict(type="bool", default=False),
+        sampling_probe=dict(type="bool", default=False),
+        sampling_latency_threshold_ms=dict(type="float"),
+        routine_count=dict(type="int", default=0),
+        routine_percentage=dict(type="float"),
+        routine_tolerance=dict(type="float", default=3.0),
+        routine_settle=dict(type="float", default=5.0),
         probe_endpoint=dict(type="str"),
         probe_headers=dict(type="dict", no_log=True),
         probe_services=dict(type="list", elements="str", default=list(DEFAULT_SERVICES)),
@@ -380,6 +552,7 @@ def argument_spec():
         min_spans=dict(type="int", default=1),
         expect_attributes=dict(type="dict"),
         max_orphans=dict(type="int", default=0),
+        max_broken_hops=dict(type="int"),
         expect_single_root=dict(type="bool", default=True),
         timeout=dict(type="float", default=30.0),
         interval=dict(type="float", default=1.0),
@@ -391,7 +564,7 @@ def argument_spec():
 def _empty_result():
     return dict(
         changed=False, trace_id=None, found=False, found_after_s=None, span_count=0, services=[], root_count=0,
-        orphan_spans=[], attributes_seen={}, duration_ms=0.0, problems=[], probe_sent=False, lookups=0,
+        orphan_spans=[], broken_hops=[], attributes_seen={}, duration_ms=0.0, problems=[], probe_sent=False, lookups=0,
     )
 
 
@@ -401,6 +574,8 @@ def _mode(params):
         modes.append("trace_id")
     if params["send_probe"]:
         modes.append("send_probe")
+    if params["sampling_probe"]:
+        modes.append("sampling_probe")
     if params["service"] or params["query"] or params["search_attributes"]:
         modes.append("search")
     return modes
@@ -413,7 +588,8 @@ def _expectations(params, probe=None):
         services = list(probe.services) + [s for s in services if s not in probe.services]
         min_spans = max(min_spans, probe.span_count)
     return Expectations(services=services, min_spans=min_spans, attributes=params["expect_attributes"],
-                        max_orphans=params["max_orphans"], single_root=params["expect_single_root"])
+                        max_orphans=params["max_orphans"], single_root=params["expect_single_root"],
+                        max_broken_hops=params["max_broken_hops"])
 
 
 def run_lookup(module, client, result):
@@ -459,6 +635,50 @@ def run_probe(module, client, result):
     module.exit_json(**result)
 
 
+def run_sampling_probe(module, client, result):
+    params = module.params
+    threshold, count = params["sampling_latency_threshold_ms"], params["routine_count"]
+    if threshold is None or threshold <= 0:
+        module.fail_json(msg="sampling_latency_threshold_ms: the gateway's latency threshold in ms (above 0) is required "
+                         "with sampling_probe=true, got %s" % threshold, **result)
+    if count and params["routine_percentage"] is None:
+        module.fail_json(msg="routine_percentage: the percentage the gateway keeps is required when routine_count is "
+                         "above 0", **result)
+    if count and not 0 < params["routine_percentage"] <= 100:
+        module.fail_json(msg="routine_percentage must be above 0 and at most 100, got %s" % params["routine_percentage"], **result)
+    if params["routine_tolerance"] < 0:
+        module.fail_json(msg="routine_tolerance must be 0 or more percentage points, got %s" % params["routine_tolerance"], **result)
+    try:
+        probes = otlp_probe.build_sampling_probes(
+            threshold, count, services=params["probe_services"], resource_attributes=params["probe_attributes"],
+            marker_key=params["probe_marker_key"])
+    except ValueError as err:
+        module.fail_json(msg="sampling probe: %s" % err, **result)
+    what = "an error probe, a slow probe (%.0f ms against a %s ms threshold)%s" % (
+        otlp_probe.slow_duration_ms(threshold), otlp_probe._num(threshold),
+        " and %d routine probes" % count if count else "")
+    if module.check_mode:
+        result.update(msg="check mode: %s were not sent to %s, so nothing was looked up" % (what, params["probe_endpoint"]))
+        module.exit_json(**result)
+    try:
+        outcome = otlp_probe.run_sampling_probe(
+            client, params["probe_endpoint"], probes, threshold, timeout=params["timeout"], interval=params["interval"],
+            expected_percentage=params["routine_percentage"], tolerance=params["routine_tolerance"],
+            settle=params["routine_settle"], headers=params["probe_headers"], validate_certs=params["validate_certs"],
+            ca_path=params["ca_path"],
+            client_cert=params["client_cert"], client_key=params["client_key"], request_timeout=params["request_timeout"],
+            use_proxy=params["use_proxy"])
+    except TempoError as err:
+        module.fail_json(msg="sampling probes could not be sent to %s: %s" % (params["probe_endpoint"], err), **result)
+    sampling = dict((k, outcome[k]) for k in ("latency_threshold_ms", "probes", "routine", "lines", "run_id", "sent_s", "elapsed_s"))
+    result.update(probe_sent=True, sampling=sampling, problems=outcome["problems"], lookups=outcome["lookups"],
+                  found=all(p["found"] for p in outcome["probes"].values()),
+                  msg="sampling probes: %s" % outcome["msg"])
+    if not outcome["ok"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
 def run_search(module, client, result):
     params = module.params
     query = params["query"] or build_traceql(params["service"], params["search_attributes"])
@@ -493,7 +713,7 @@ def main():
         supports_check_mode=True,
         mutually_exclusive=[["query", "service"], ["query", "search_attributes"], ["bearer_token", "username"]],
         required_together=[["username", "password"]],
-        required_if=[["send_probe", True, ["probe_endpoint"]]],
+        required_if=[["send_probe", True, ["probe_endpoint"]], ["sampling_probe", True, ["probe_endpoint"]]],
         required_by={"client_key": "client_cert"},
     )
     params = module.params
@@ -501,13 +721,16 @@ def main():
 
     modes = _mode(params)
     if len(modes) != 1:
-        module.fail_json(msg="give exactly one of trace_id, send_probe=true, or a search (service, search_attributes, query); got %s"
+        module.fail_json(msg="give exactly one of trace_id, send_probe=true, sampling_probe=true, or a search (service, "
+                         "search_attributes, query); got %s"
                          % (", ".join(modes) or "none"), **result)
     for name in ("timeout", "interval"):
         if params[name] <= 0:
             module.fail_json(msg="%s must be greater than 0, got %s" % (name, params[name]), **result)
     if params["max_orphans"] < 0 or params["min_spans"] < 0 or params["search_limit"] < 1 or params["min_traces"] < 1:
         module.fail_json(msg="max_orphans and min_spans must be >= 0, search_limit and min_traces >= 1", **result)
+    if (params["max_broken_hops"] or 0) < 0:
+        module.fail_json(msg="max_broken_hops must be >= 0, got %s" % params["max_broken_hops"], **result)
 
     try:
         client = TempoClient.from_params(params, api_version=params["api_version"])
@@ -515,6 +738,8 @@ def main():
             run_lookup(module, client, result)
         elif modes == ["send_probe"]:
             run_probe(module, client, result)
+        elif modes == ["sampling_probe"]:
+            run_sampling_probe(module, client, result)
         else:
             run_search(module, client, result)
     except TempoError as err:

@@ -76,6 +76,12 @@ def tempo_part(configmap, mode="managed"):
 INJECTED = dict(init=["opentelemetry-auto-instrumentation-java"])
 
 
+# What the verify role records after a passing tempo_trace sampling_probe run (tests/unit/plugins/module_utils/test_verify_sampling.py).
+SAMPLING_PROBE_PASSED = {"failed": False, "targets": {"latency_threshold_ms": 2000, "sampling_percentage": 10, "source": "the plan"},
+                         "result": {"probe_sent": True, "sampling": {"latency_threshold_ms": 2000, "routine": None, "lines": [],
+                                                                     "probes": {}}}}
+
+
 def healthy():
     """What the role reads from a cluster the other roles rolled out to, with a probe and a search that succeeded."""
     nodes = [node("n1"), node("n2"), node("n3", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])]
@@ -101,6 +107,7 @@ def healthy():
         "recent": {"results": [{"service": "checkout", "failed": False, "result": {
             "trace_id": "0af7651916cd43dd8448eb211c80319c", "span_count": 7, "services": ["checkout"],
             "traces": [{}, {}]}}]},
+        "sampling_probe": SAMPLING_PROBE_PASSED,
     }
 
 
@@ -144,8 +151,8 @@ def test_nothing_gathered_never_passes():
 
 def test_the_filters():
     assert sorted(FilterModule().filters()) == [
-        "verify_checks", "verify_failures", "verify_search_item", "verify_selector_labels", "verify_settings_errors",
-        "verify_workload_items"]
+        "verify_checks", "verify_failures", "verify_sampling_targets", "verify_search_item", "verify_selector_labels",
+        "verify_settings_errors", "verify_workload_items"]
 
 
 # --- gathering helpers (what the role's tasks hand over) ---------------------------------------

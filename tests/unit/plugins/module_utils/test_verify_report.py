@@ -41,7 +41,7 @@ def test_the_checklist_is_the_schema_list_in_order():
     assert vr.CHECK_IDS == (
         "agents_on_every_node", "gateway_limits", "tail_sampling_policies", "trace_id_routing", "propagation",
         "critical_workloads_instrumented", "tempo_retention", "tls", "self_monitoring", "probe_trace",
-        "recent_traces", "trace_to_logs")
+        "sampling_probe", "recent_traces", "trace_to_logs")
     assert all(vr.HEADERS[c] and len(vr.HEADERS[c]) <= 20 for c in vr.CHECK_IDS), "column headers stay short"
     assert all(vr.TITLES[c] for c in vr.CHECK_IDS)
 
@@ -55,7 +55,7 @@ def test_status_is_the_worst_check_and_counts_cover_every_status():
     assert report["schema"] == "tracefleet.verify/v1"
     assert report["cluster"] == "prod-eu-1" and report["generated_at"] == WHEN
     assert report["status"] == "fail"
-    assert report["counts"] == {"pass": 9, "warn": 1, "fail": 2}
+    assert report["counts"] == {"pass": 10, "warn": 1, "fail": 2}
 
 
 @pytest.mark.parametrize("statuses, expected", [
@@ -157,7 +157,7 @@ def test_no_checks_is_an_error(checks, message):
 
 def test_a_report_whose_status_or_counts_lie_is_refused():
     report = vr.summary(_all(tls=("fail", "plain text to Tempo", None)), "c", WHEN)
-    lying = dict(report, status="pass", counts={"pass": 12, "warn": 0, "fail": 0})
+    lying = dict(report, status="pass", counts={"pass": 13, "warn": 0, "fail": 0})
     errors = vr.report_errors(lying)
     assert "report (cluster c): status is 'pass' but its checks make it fail" in errors
     assert any(e.startswith("report (cluster c): counts are") for e in errors)
@@ -186,9 +186,9 @@ def test_markdown_table_is_worst_first_with_evidence_for_what_did_not_pass():
     md = vr.markdown(report)
     lines = md.splitlines()
     assert lines[0] == "# Verify report: prod-eu-1 \u2014 \u2717 FAIL"
-    assert "1 fail, 1 warn, 10 pass (12 checks)" in md
+    assert "1 fail, 1 warn, 11 pass (13 checks)" in md
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
-    assert len(rows) == 12
+    assert len(rows) == 13
     assert rows[0].startswith("| \u2717 FAIL | Agent ready on every schedulable node (`agents_on_every_node`)")
     assert rows[1].startswith("| ! WARN | TLS on collector to backend links (`tls`)")
     assert all(row.startswith("| \u2713 PASS") for row in rows[2:])

@@ -339,7 +339,8 @@ def test_search_found_but_broken(fake):
 # ---------------------------------------------------------------------------------------------- arguments
 
 @pytest.mark.parametrize("args,fragment", [
-    (dict(), "give exactly one of trace_id, send_probe=true, or a search (service, search_attributes, query); got none"),
+    (dict(), "give exactly one of trace_id, send_probe=true, sampling_probe=true, or a search (service, search_attributes, "
+             "query); got none"),
     (dict(trace_id="ab", service="x"), "got trace_id, search"),
     (dict(trace_id="ab", send_probe=True, probe_endpoint=OTLP), "got trace_id, send_probe"),
     (dict(trace_id="ab", timeout=0), "timeout must be greater than 0"),
