@@ -371,8 +371,8 @@ def count_kept(client, run_id, routine_ids, ready_ids, deadline, interval=1.0, s
     start = int(started_wall if started_wall is not None else time.time()) - 120
     last, stable_since, searches = None, None, 0
     while True:
-        hits = set(h["trace_id"] for h in client.search(query, limit=len(routine_ids) + len(ready_ids) + 10,
-                                                           start=start, end=int(time.time()) + 120))
+        found = client.search(query, limit=len(routine_ids) + len(ready_ids) + 10, start=start, end=int(time.time()) + 120)
+        hits = set(h["trace_id"] for h in found)
         searches += 1
         now = tempo.monotonic()
         kept = hits & routine_ids
