@@ -22,7 +22,7 @@ export MOLECULE_GLOB := molecule/*/molecule.yml
 export ANSIBLE_COLLECTIONS_PATH := $(shell PYTHONPATH=$(CURDIR)/tools/stack $(PYTHON) -m tfstack.collection)
 export ANSIBLE_NOCOLOR := 1
 
-.PHONY: help setup tools stack-up stack-down stack-status demo test lint yamllint ansible-lint \
+.PHONY: help setup tools stack-up stack-down stack-status env demo test lint yamllint ansible-lint \
         sanity unit integration molecule collection bench clean chromium
 
 help: ## list the targets
@@ -43,6 +43,7 @@ chromium: ## Debian's chromium, for the headless test of the verify report page 
 
 tools: $(VENV)/.installed ## build (or reuse) the pinned Go tools in the cache
 	$(STACK) build
+	$(BIN)/python -m tfstack.goservice
 
 stack-up: setup ## start the local kwok cluster NAME (default tracefleet) with NODES nodes
 	$(STACK) up --name $(NAME) --nodes $(NODES)
@@ -52,6 +53,14 @@ stack-down: $(VENV)/.installed ## stop every local cluster (or NAME=...) and all
 
 stack-status: $(VENV)/.installed ## list local clusters
 	$(STACK) status
+
+env: $(VENV)/.installed ## print the exports that put this clone's tools on a shell: eval "$$(make -s env)"
+	@mkdir -p $(TRACEFLEET_CACHE)/path && for tool in kubectl helm; do \
+	  ln -sf "$$($(STACK) path $$tool)" $(TRACEFLEET_CACHE)/path/$$tool; done
+	@echo 'export PATH="$(BIN):$(TRACEFLEET_CACHE)/path:$$PATH" PYTHONPATH="$(PYTHONPATH)"'
+	@echo 'export ANSIBLE_COLLECTIONS_PATH="$(ANSIBLE_COLLECTIONS_PATH)" ANSIBLE_NOCOLOR=1'
+	@echo 'export TRACEFLEET_CACHE="$(TRACEFLEET_CACHE)" TRACEFLEET_STATE="$(TRACEFLEET_STATE)"'
+	@echo "export TRACEFLEET_HELM=\"$$($(STACK) path helm)\""
 
 demo: stack-up ## start the local stack, roll tracing out with playbooks/site.yml, show what runs
 	$(BIN)/python tools/demo.py --name $(NAME)

@@ -23,8 +23,8 @@ Role ``annotate``:
   results, one per workload, in order).
 - ``settings | tracefleet.otel.annotate_live_errors(plan)``, ``annotate_missing_warnings(plan)``.
 - ``settings | tracefleet.otel.annotate_instrumentation_namespaces`` and
-  ``settings | tracefleet.otel.annotate_instrumentation_errors(reads)``: the Instrumentations the
-  annotations refer to, checked against what the cluster has.
+  ``settings | tracefleet.otel.annotate_instrumentation_errors(reads[, planned])``: the Instrumentations the
+  annotations refer to, checked against what the cluster has (plus ``planned``, ``namespace/name`` strings).
 
 The server-side apply helpers (``apply_needed``, ``apply_pending``, ``k8s_apply_diff``) are in
 ``plugins/filter/k8s.py``.
@@ -64,9 +64,15 @@ def _instrumentations_by_namespace(reads):
     return found
 
 
-def instrumentation_reference_errors(settings, reads):
-    """References to Instrumentations the cluster does not have (see annotate_instrumentation_errors)."""
-    return annotate_instrumentation_errors(settings, _instrumentations_by_namespace(reads))
+def instrumentation_reference_errors(settings, reads, planned=None):
+    """References to Instrumentations the cluster does not have (see annotate_instrumentation_errors).
+    `planned`: ``namespace/name`` of Instrumentations this run creates (check mode: they are not there yet)."""
+    found = {ns: list(names) for ns, names in _instrumentations_by_namespace(reads).items()}
+    for ref in planned or []:
+        namespace, _sep, name = str(ref).rpartition("/")
+        if namespace in found and name not in found[namespace]:
+            found[namespace].append(name)
+    return annotate_instrumentation_errors(settings, found)
 
 
 def _plan(settings, reads):

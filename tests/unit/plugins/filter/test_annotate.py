@@ -101,6 +101,7 @@ def test_bad_workloads_name_the_variable(change, variable, words):
     ({"max_parallel": 0}, "max_parallel", "at least 1"),
     ({"wait_timeout": -1}, "wait_timeout", "at least 1"),
     ({"state": "removed"}, "state", "'present', 'absent'"),
+    ({"restart": "always"}, "restart", "'on_change', 'never'"),
     ({"wokloads": []}, "wokloads", "unknown setting"),
 ])
 def test_bad_settings_name_the_variable(settings, variable, words):
@@ -186,3 +187,13 @@ def test_plan_refuses_invalid_settings():
     with pytest.raises(AnsibleFilterError) as err:
         plan({"workloads": [dict(JAVA, language="sdk")]}, [])
     assert "tracefleet_annotate_workloads[0].language" in str(err.value)
+
+
+def test_planned_instrumentations_count_as_present_in_check_mode():
+    # A fresh cluster under --check: the instrumentation role created nothing yet, but says what it would apply.
+    settings = {"workloads": [dict(JAVA, instrumentation="tracefleet")]}
+    empty = [{"item": "shop", "resources": []}]
+    assert FILTERS["annotate_instrumentation_errors"](settings, empty) != []
+    assert FILTERS["annotate_instrumentation_errors"](settings, empty, ["shop/tracefleet"]) == []
+    # Planned elsewhere (or under another name) does not excuse a wrong reference.
+    assert FILTERS["annotate_instrumentation_errors"](settings, empty, ["other/tracefleet", "shop/global"]) != []
