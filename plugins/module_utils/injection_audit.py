@@ -48,6 +48,7 @@ import json
 import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_apply import apply_needed, live_object
+from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_objects import get_path as _get, meta as _meta, ref as _ref
 
 LANGUAGES = ("java", "nodejs", "python", "dotnet", "go")
 ANNOTATION_PREFIX = "instrumentation.opentelemetry.io/"
@@ -79,22 +80,6 @@ _COMMON_FIELDS = ("exporter", "propagators", "sampler", "resource", "defaults", 
 _LANGUAGE_FIELDS = ("image", "env")
 _VAR_REF = re.compile(r"\$\(")
 _ENDPOINT = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<host>\[[^\]]*\]|[^/:?#]*)(?::(?P<port>[0-9]+))?")
-
-
-def _get(data, *path):
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _meta(obj, key):
-    return _get(obj, "metadata", key)
-
-
-def _ref(obj):
-    return "%s/%s" % (_meta(obj, "namespace"), _meta(obj, "name"))
 
 
 def _names(value):

@@ -40,6 +40,7 @@ import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils import injection_audit
 from ansible_collections.tracefleet.otel.plugins.module_utils import verify_sampling
+from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_objects import get_path as _get, meta as _meta, ref as _ref
 
 CHECKS = (
     ("agents_on_every_node", "Agent ready on every schedulable node"),
@@ -119,22 +120,6 @@ def show_duration(seconds):
 def _percent(rate):
     text = ("%.4f" % (rate * 100)).rstrip("0").rstrip(".")
     return (text or "0") + " %"
-
-
-def _get(data, *path):
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _meta(obj, key):
-    return _get(obj, "metadata", key)
-
-
-def _ref(obj):
-    return "%s/%s" % (_meta(obj, "namespace"), _meta(obj, "name"))
 
 
 def _ready(obj):

@@ -20,15 +20,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_objects import get_path as _get
+
 FACT = "tracefleet_gateway_sampling"
-
-
-def _get(data, *path):
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _num(value):
