@@ -50,9 +50,10 @@ OTHER_CHECKS = (
     ("drift", "Drift", "Live objects match what the inventory would apply"),
 )
 CHECK_IDS = tuple(c[0] for c in CHECKS)
-# Checks whose evidence is worth reading even when they pass: how the sampling thresholds were derived
-# (tail_sampling_policies) and what the sampling probe measured. Markdown and HTML show it for these.
-DETAILED_WHEN_PASSING = ("tail_sampling_policies", "sampling_probe")
+# Checks whose evidence is worth reading even when they pass: the injection audit's pod counts
+# (critical_workloads_instrumented), how the sampling thresholds were derived (tail_sampling_policies) and
+# what the sampling probe measured. Markdown and HTML show it for these.
+DETAILED_WHEN_PASSING = ("critical_workloads_instrumented", "tail_sampling_policies", "sampling_probe")
 REPORT_IDS = CHECK_IDS + tuple(c[0] for c in OTHER_CHECKS)
 HEADERS = dict((c[0], c[1]) for c in CHECKS + OTHER_CHECKS)
 TITLES = dict((c[0], c[2]) for c in CHECKS + OTHER_CHECKS)

@@ -153,3 +153,15 @@ def test_bad_sampling_probe_settings_name_the_variable():
     assert vc.settings_errors(good) == []
     assert vs.settings_errors({"sampling_probe_routine_count": True}) == [
         "tracefleet_verify_sampling_probe_routine_count: expected a whole number from 0 to 20000, got True"]
+
+
+def test_a_passing_injection_audit_shows_its_pod_counts_in_markdown_and_html():
+    audit = vc.result("critical_workloads_instrumented", "pass", "2 workloads annotated and injected",
+                      ["Deployment shop/checkout: inject-java, 2/2 pods injected",
+                       "injection audit: 3 annotated pods checked, 3 pass, 0 fail"])
+    report = vr.summary([audit], "prod-eu-1", WHEN)
+    details = vr.markdown(report).split("## Details of passing checks", 1)[1]
+    assert "injection audit: 3 annotated pods checked, 3 pass, 0 fail" in details
+    passing = vr.fleet_html([report]).split('<h2 id="passing-details">', 1)[1]
+    assert 'data-passing-check="critical_workloads_instrumented"' in passing
+    assert "injection audit: 3 annotated pods checked, 3 pass, 0 fail" in passing
