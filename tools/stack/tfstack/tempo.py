@@ -114,6 +114,9 @@ def tempo_config(workdir: Path, ports: Ports, multitenancy=False, retention="24h
             "wal": {"path": str(workdir / "wal")},
             "local": {"path": str(workdir / "blocks")},
         }},
+        # The per-tenant ingestion rate defaults to 15 MB/s (burst 20 MB); a pass-through collector on an idle
+        # machine sends faster (benchmarks/bench_pipeline.py) and Tempo then refuses with RATE_LIMITED.
+        "overrides": {"defaults": {"ingestion": {"rate_limit_bytes": 200_000_000, "burst_size_bytes": 400_000_000}}},
     }
 
 
