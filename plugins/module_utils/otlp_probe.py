@@ -21,6 +21,7 @@ import json
 import math
 import secrets
 import time
+from fractions import Fraction
 
 from ansible_collections.tracefleet.otel.plugins.module_utils import tempo
 from ansible_collections.tracefleet.otel.plugins.module_utils.settings import is_number
@@ -244,6 +245,38 @@ MAX_ROUTINE_COUNT = 20000
 Z_95 = 1.959964
 
 
+# The tail-sampling probabilistic policy (otelcol-contrib 0.158, internal/sampling/probabilistic.go) keeps a trace
+# when FNV-1a-64(hash_salt + trace id bytes) <= percentage/100 * (2^64 - 1); the gateway role sets no hash_salt.
+DEFAULT_HASH_SALT = "default-hash-seed"
+FNV64_OFFSET = 0xCBF29CE484222325
+FNV64_PRIME = 0x100000001B3
+UINT64_MAX = 2 ** 64 - 1
+# Error and slow probes take trace ids that a probabilistic policy below this share would drop, so a kept
+# probe proves its own policy (errors / latency) kept it, never the routine share's luck.
+POLICY_PROOF_PERCENTAGE = 99.9
+
+
+def probabilistic_hash(trace_id, salt=DEFAULT_HASH_SALT):
+    """The tail-sampling probabilistic policy's hash of a trace id (hex), as otelcol-contrib computes it."""
+    value = FNV64_OFFSET
+    for byte in salt.encode("utf-8") + bytes.fromhex(trace_id):
+        value = ((value ^ byte) * FNV64_PRIME) & UINT64_MAX
+    return value
+
+
+def probabilistic_keeps(trace_id, percentage, salt=DEFAULT_HASH_SALT):
+    """Whether a probabilistic tail policy at ``percentage`` keeps this trace id."""
+    return probabilistic_hash(trace_id, salt) <= int(Fraction(UINT64_MAX) * Fraction(percentage) / 100)
+
+
+def trace_id_outside_probabilistic(percentage=POLICY_PROOF_PERCENTAGE, salt=DEFAULT_HASH_SALT):
+    """A fresh random trace id that a probabilistic tail policy at up to ``percentage`` drops."""
+    while True:
+        trace_id = new_trace_id()
+        if not probabilistic_keeps(trace_id, percentage, salt):
+            return trace_id
+
+
 def slow_duration_ms(threshold_ms):
     """A duration safely above the latency threshold: 1.5 times it, at least 100 ms above."""
     return max(threshold_ms * 1.5, threshold_ms + 100.0)
@@ -260,7 +293,9 @@ def build_sampling_probes(latency_threshold_ms, routine_count=0, services=DEFAUL
 
     The error probe has a failing downstream span (status ERROR) and is fast; the slow probe lasts
     ``slow_duration_ms(threshold)`` (the span times are set in the payload: nothing sleeps); routine
-    probes are fast and healthy. None carries ``marker_key``. Every span carries ``SAMPLING_KIND_KEY`` and
+    probes are fast and healthy. The error and slow probes' trace ids are ones the gateway's probabilistic
+    policy drops (``trace_id_outside_probabilistic``), so only their own policy can keep them; routine
+    probes' ids are random. None carries ``marker_key``. Every span carries ``SAMPLING_KIND_KEY`` and
     ``SAMPLING_RUN_KEY`` (``run_id``, random by default; also returned as ``"run_id"``).
     """
     if not is_number(latency_threshold_ms) or latency_threshold_ms <= 0:
@@ -278,8 +313,8 @@ def build_sampling_probes(latency_threshold_ms, routine_count=0, services=DEFAUL
                            span_attributes={SAMPLING_KIND_KEY: kind, SAMPLING_RUN_KEY: run_id}, now_ns=now_ns, **kwargs)
 
     return {
-        "error": [one("error", duration_ms=fast, error=True)],
-        "slow": [one("slow", duration_ms=slow_duration_ms(latency_threshold_ms))],
+        "error": [one("error", duration_ms=fast, error=True, trace_id=trace_id_outside_probabilistic())],
+        "slow": [one("slow", duration_ms=slow_duration_ms(latency_threshold_ms), trace_id=trace_id_outside_probabilistic())],
         "routine": [one("routine", duration_ms=fast) for dummy in range(routine_count)],
         "run_id": run_id,
     }

@@ -160,6 +160,27 @@ def cluster_pids(name: str) -> list:
     return pids
 
 
+def _kill_until_gone(name: str, timeout: float = 15.0) -> None:
+    """SIGKILL every process of the cluster and wait until /proc no longer lists them.
+
+    A killed process stays in /proc (cmdline readable) until the kernel has torn it down, which on a busy
+    machine takes a moment; returning before that let callers see survivors right after `down`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = cluster_pids(name)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if time.monotonic() > deadline:
+            raise StackError(f"cluster {name}: processes {pids} still running {timeout:.0f} s after SIGKILL")
+        time.sleep(0.1)
+
+
 def down(name: str, log=print) -> None:
     """Stop cluster `name` and everything it started; a no-op when it is not there."""
     if name in existing():
@@ -168,11 +189,7 @@ def down(name: str, log=print) -> None:
             _kwokctl(tools, "delete", "cluster", f"--name={name}", f"--kubeconfig={kubeconfig_path(name)}")
         except StackError as err:
             log(f"kwokctl delete failed, killing what is left: {err}")
-    for pid in cluster_pids(name):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    _kill_until_gone(name)
     shutil.rmtree(kwok_workdir() / "clusters" / name, ignore_errors=True)
     for path in (kubeconfig_path(name), state_root() / f"{name}.kwokctl.yaml"):
         path.unlink(missing_ok=True)

@@ -62,3 +62,29 @@ def test_keep_rate_reports_the_interval_and_the_spread():
     assert not otlp_probe.keep_rate(300, 1000, 10.0, 3.0)["within"]
     with pytest.raises(ValueError):
         otlp_probe.keep_rate(0, 0, 10.0, 1.0)
+
+
+@pytest.mark.parametrize("data, expected", [(b"", 0xCBF29CE484222325), (b"a", 0xAF63DC4C8601EC8C), (b"foobar", 0x85944171F73967E8)])
+def test_the_probabilistic_hash_is_fnv1a_64(data, expected):
+    """Published FNV-1a 64-bit vectors: the salt is hashed first, then the 16 trace-id bytes."""
+    assert otlp_probe.probabilistic_hash(data.hex(), salt="") == expected
+    assert otlp_probe.probabilistic_hash("", salt=data.decode()) == expected
+
+
+def test_probabilistic_keeps_compares_with_the_percentage_of_the_hash_range():
+    ids = [otlp_probe.new_trace_id() for _ in range(4000)]
+    kept = [t for t in ids if otlp_probe.probabilistic_keeps(t, 10)]
+    assert 300 <= len(kept) <= 500  # 10 % of 4000, sd 19
+    assert all(otlp_probe.probabilistic_keeps(t, 100) for t in ids)
+    assert not any(otlp_probe.probabilistic_keeps(t, 0) for t in ids)
+    assert set(kept) <= set(t for t in ids if otlp_probe.probabilistic_keeps(t, 20))
+
+
+def test_error_and_slow_probes_take_ids_the_routine_share_drops():
+    """A kept error or slow probe must be kept by its own policy, not by the routine percentage's luck."""
+    for _ in range(50):
+        probes = otlp_probe.build_sampling_probes(300, routine_count=0)
+        for kind in ("error", "slow"):
+            tid = probes[kind][0].trace_id
+            assert not otlp_probe.probabilistic_keeps(tid, otlp_probe.POLICY_PROOF_PERCENTAGE), kind
+            assert not otlp_probe.probabilistic_keeps(tid, 10), kind
