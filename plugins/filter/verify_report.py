@@ -6,10 +6,14 @@
 - ``checks | tracefleet.otel.verify_report_summary(cluster, generated_at)``: the full report of one
   cluster, its status (the worst check) and counts computed, every check validated.
 - ``report | tracefleet.otel.verify_markdown``: a Markdown summary of one report.
+- ``files | tracefleet.otel.verify_report_files(clusters)``: the fleet as read from a report
+  directory (path -> text): the readable reports, and every other file as an unreadable report with
+  the reason (not JSON, another schema version, validation errors), which never fails the task.
 - ``reports | tracefleet.otel.verify_fleet_html(title=...)``: one self-contained HTML page for the
-  fleet, one row per cluster (worst first), one column per check.
+  fleet, one row per cluster (worst first), one column per check; given what ``verify_report_files``
+  read, unreadable reports get rows of their own.
 
-A malformed check or report fails the task with every problem listed. The work is in
+A malformed check or report handed over as data fails the task with every problem listed. The work is in
 ``plugins/module_utils/verify_report.py``; the documentation is in the ``.yml`` files beside this one.
 """
 
@@ -42,4 +46,5 @@ class FilterModule(object):
             "verify_report_summary": _raising(_report.summary),
             "verify_markdown": _raising(_report.markdown),
             "verify_fleet_html": _raising(_report.fleet_html),
+            "verify_report_files": _raising(_report.report_files),
         }

@@ -14,6 +14,10 @@ A report, one per cluster::
 ``status`` is the worst check status (fail > warn > pass) and ``counts`` counts the checks by
 status; both are computed here, never taken on trust. Everything a check says is text from the
 cluster (node names, annotations, error messages) and is escaped wherever it is rendered.
+
+``report_files`` reads the report files of a directory for the fleet page: a file it cannot use (not
+JSON, another schema version, a report that does not validate, a second report of one cluster) is
+kept as an "unreadable report" with the reason, shown on the page, and never fails the rendering.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,10 +25,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import json
+import posixpath
 import re
 from html import escape as _html_escape
 
 SCHEMA = "tracefleet.verify/v1"
+SCHEMA_VERSION = 1
+_SCHEMA_ANY = re.compile(r"^tracefleet\.verify/v(\d+)$")
+# What report_files returns (the fleet as read from a directory); fleet_html takes it as its input.
+FLEET_SCHEMA = "tracefleet.verify-fleet/v1"
 
 STATUSES = ("pass", "warn", "fail")
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
@@ -230,6 +240,126 @@ def validate(report, where="report"):
     return summary(report["checks"], report["cluster"], report["generated_at"])
 
 
+# --- reading a directory of reports ----------------------------------------------------------
+
+def _schema_problem(doc):
+    """Why a parsed JSON document is not a report of this schema ('' when its schema is ours)."""
+    if not isinstance(doc, dict):
+        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(doc), "a number")
+        return "not a verify report: the JSON is %s, a report is an object" % kind
+    schema = doc.get("schema")
+    if schema == SCHEMA:
+        return ""
+    match = _SCHEMA_ANY.match(schema) if _is_text(schema) else None
+    if match:
+        return "schema version %s, this collection reads %d" % (match.group(1), SCHEMA_VERSION)
+    if schema is None:
+        return "not a verify report: no schema (this collection reads %s)" % SCHEMA
+    return "not a verify report: schema %s (this collection reads %s)" % (_show(schema), SCHEMA)
+
+
+def _read_one(path, text):
+    """(report, None) for a valid report file, else (None, the unreadable entry without its ``line``)."""
+    name = posixpath.basename(str(path)) or str(path)
+    entry = {"file": name, "path": str(path), "reason": "", "errors": [], "cluster": None, "generated_at": None}
+    if not _is_text(text):
+        entry["reason"] = "not text: got %s" % _show(text)
+        return None, entry
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # the file lookup escapes bytes that are not UTF-8 (surrogateescape)
+        entry["reason"] = "not UTF-8 text (a report is UTF-8 JSON)"
+        return None, entry
+    if not text.strip():
+        entry["reason"] = "not JSON: the file is empty"
+        return None, entry
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        entry["reason"] = "not JSON: %s" % err
+        return None, entry
+    if isinstance(doc, dict):
+        # What the file says about itself, shown next to it when it is usable as text.
+        if _is_text(doc.get("cluster")) and doc["cluster"].strip():
+            entry["cluster"] = doc["cluster"]
+        if _is_text(doc.get("generated_at")) and _UTC_TIMESTAMP.match(doc["generated_at"]):
+            entry["generated_at"] = doc["generated_at"]
+    problem = _schema_problem(doc)
+    if problem:
+        entry["reason"] = problem
+        return None, entry
+    errors = report_errors(doc, name)
+    if errors:
+        # report_errors names the file (and its cluster) in every message; the page names them already.
+        prefix = name + (" (cluster %s)" % entry["cluster"] if entry["cluster"] else "") + ": "
+        errors = [e[len(prefix):] if e.startswith(prefix) else e for e in errors]
+        entry["errors"] = errors
+        entry["reason"] = "%d validation %s: %s%s" % (
+            len(errors), _plural(len(errors), "error", "errors"), errors[0], "; ..." if len(errors) > 1 else "")
+        return None, entry
+    return validate(doc, name), None
+
+
+def report_files(files, clusters=None):
+    """The fleet as read from a report directory, for ``fleet_html``: every readable report, and every
+    file that is not one as an unreadable entry with the reason; never VerifyReportError for a file.
+
+    ``files`` maps each file's path to its text (or is a list of ``[path, text]`` pairs). ``clusters``,
+    when given, is the list of clusters to show (a play's hosts): reports of other clusters, and
+    unreadable files named after none of them, are left out and only counted (``not_shown``).
+
+    Two readable reports of one cluster: the file named after the cluster (``<cluster>.json``) is shown
+    (else the first by path), the other is listed as unreadable."""
+    if isinstance(files, dict):
+        pairs = list(files.items())
+    elif isinstance(files, list) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in files):
+        pairs = [tuple(p) for p in files]
+    else:
+        raise VerifyReportError(["files must map each report file's path to its text (or be a list of [path, text]), got %s"
+                                 % _show(files)])
+    errors = ["files: a path must be text, got %s" % _show(path) for path in (p[0] for p in pairs) if not _is_text(path) or not path]
+    if clusters is not None and (not isinstance(clusters, list) or not all(_is_text(c) for c in clusters)):
+        errors.append("clusters must be a list of cluster names (or left out for every report), got %s" % _show(clusters))
+    if errors:
+        raise VerifyReportError(errors)
+    shown = None if clusters is None else set(clusters)
+
+    readable, unreadable = [], []
+    for path, text in sorted(pairs, key=lambda p: p[0]):
+        report, entry = _read_one(path, text)
+        if report is not None:
+            readable.append((path, report))
+        else:
+            unreadable.append(entry)
+
+    def stem(path):
+        name = posixpath.basename(path)
+        return name[:-5] if name.endswith(".json") else name
+
+    reports, first = [], {}
+    for path, report in sorted(readable, key=lambda pr: (stem(pr[0]) != pr[1]["cluster"], pr[0])):
+        cluster = report["cluster"]
+        if cluster in first:
+            unreadable.append({
+                "file": posixpath.basename(path), "path": path, "cluster": cluster, "generated_at": report["generated_at"],
+                "reason": "a second report of cluster %s (%s is shown)" % (cluster, posixpath.basename(first[cluster])),
+                "errors": []})
+            continue
+        first[cluster] = path
+        reports.append(report)
+
+    not_shown = []
+    if shown is not None:
+        not_shown = sorted([posixpath.basename(first[r["cluster"]]) for r in reports if r["cluster"] not in shown]
+                           + [u["file"] for u in unreadable if stem(u["path"]) not in shown and u["cluster"] not in shown])
+        reports = [r for r in reports if r["cluster"] in shown]
+        unreadable = [u for u in unreadable if stem(u["path"]) in shown or u["cluster"] in shown]
+    unreadable.sort(key=lambda u: u["path"])
+    for entry in unreadable:
+        entry["line"] = "%s: %s" % (entry["file"], entry["reason"])
+    return {"schema": FLEET_SCHEMA, "reports": reports, "unreadable": unreadable, "not_shown": not_shown}
+
+
 def when(timestamp):
     """A report time as a person reads it: 2026-11-25 03:00 UTC."""
     return "%s %s UTC" % (timestamp[:10], timestamp[11:16])
@@ -310,8 +440,57 @@ def _h(text):
     return _html_escape(str(text), quote=True)
 
 
+_UNREADABLE_KEYS = ("file", "path", "reason", "errors", "cluster", "generated_at", "line")
+
+
+def _unreadable_errors(entry, where):
+    if not isinstance(entry, dict):
+        return ["%s: expected a dict as report_files makes it, got %s" % (where, _show(entry))]
+    errors = []
+    unknown = sorted(str(k) for k in entry if k not in _UNREADABLE_KEYS)
+    if unknown:
+        errors.append("%s: unknown keys %s" % (where, ", ".join(unknown)))
+    for key in ("file", "reason"):
+        if not _is_text(entry.get(key)) or not entry[key].strip():
+            errors.append("%s: %s must be non-empty text, got %s" % (where, key, _show(entry.get(key))))
+    for key in ("path", "cluster", "line"):
+        if entry.get(key) is not None and not _is_text(entry[key]):
+            errors.append("%s: %s must be text, got %s" % (where, key, _show(entry[key])))
+    stamp = entry.get("generated_at")
+    if stamp is not None and (not _is_text(stamp) or not _UTC_TIMESTAMP.match(stamp)):
+        errors.append("%s: generated_at must be a UTC ISO 8601 time, got %s" % (where, _show(stamp)))
+    problems = entry.get("errors", [])
+    if problems is None:
+        problems = []
+    if not isinstance(problems, list) or not all(_is_text(e) for e in problems):
+        errors.append("%s: errors must be a list of strings, got %s" % (where, _show(problems)))
+    return errors
+
+
+def _read_fleet(fleet):
+    """(reports, unreadable entries, not-shown file names) of what ``report_files`` returned, checked."""
+    errors = []
+    unreadable = fleet.get("unreadable", [])
+    if not isinstance(unreadable, list):
+        errors.append("fleet: unreadable must be a list, got %s" % _show(unreadable))
+        unreadable = []
+    for index, entry in enumerate(unreadable):
+        errors.extend(_unreadable_errors(entry, "fleet: unreadable %d" % index))
+    not_shown = fleet.get("not_shown", [])
+    if not isinstance(not_shown, list) or not all(_is_text(n) for n in not_shown):
+        errors.append("fleet: not_shown must be a list of file names, got %s" % _show(not_shown))
+    if errors:
+        raise VerifyReportError(errors)
+    return fleet.get("reports"), unreadable, not_shown
+
+
 def _fleet(reports):
-    if isinstance(reports, dict):
+    """(valid reports worst first, unreadable entries, not-shown file names). ``reports`` is a list of
+    reports, a dict whose values are reports, or what ``report_files`` read from a directory."""
+    unreadable, not_shown = [], []
+    if isinstance(reports, dict) and reports.get("schema") == FLEET_SCHEMA:
+        reports, unreadable, not_shown = _read_fleet(reports)
+    elif isinstance(reports, dict):
         reports = list(reports.values())
     if not isinstance(reports, list):
         raise VerifyReportError(["reports must be a list of verify reports, got %s" % _show(reports)])
@@ -329,11 +508,19 @@ def _fleet(reports):
         valid.append(validate(report))
     if errors:
         raise VerifyReportError(errors)
-    return sorted(valid, key=lambda r: (-_RANK[r["status"]], -r["counts"]["fail"], -r["counts"]["warn"], r["cluster"]))
+    valid = sorted(valid, key=lambda r: (-_RANK[r["status"]], -r["counts"]["fail"], -r["counts"]["warn"], r["cluster"]))
+    return valid, unreadable, not_shown
 
 
-def fleet_line(reports):
-    """The overall line, such as "2 of 8 clusters fail, 1 warns, 5 pass"."""
+def fleet_line(reports, unreadable=0):
+    """The overall line, such as "2 of 8 clusters fail, 1 warns, 5 pass" (and "; 1 report unreadable")."""
+    line = _clusters_line(reports)
+    if unreadable:
+        line += "; %d %s unreadable" % (unreadable, _plural(unreadable, "report", "reports"))
+    return line
+
+
+def _clusters_line(reports):
     total = len(reports)
     n = dict((s, sum(1 for r in reports if r["status"] == s)) for s in STATUSES)
     if total == 0:
@@ -355,7 +542,7 @@ def fleet_line(reports):
 
 _CSS = """
 :root { --fail: #b42318; --fail-bg: #fde8e7; --warn: #8a5300; --warn-bg: #fff4d6;
-  --pass: #1d6b3a; --pass-bg: #e4f4e9; --none: #6b7280; --none-bg: #f3f4f6;
+  --pass: #1d6b3a; --pass-bg: #e4f4e9; --none: #6b7280; --none-bg: #f3f4f6; --unread: #5b21b6; --unread-bg: #ede9fe;
   --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 "DejaVu Sans", "Segoe UI", Helvetica, Arial, sans-serif;
@@ -388,6 +575,14 @@ table.matrix { border-collapse: separate; border-spacing: 0; width: 100%; backgr
 .cell.warn, .badge.warn { background: var(--warn-bg); color: var(--warn); border: 1px solid #f0c36d; }
 .cell.pass, .badge.pass { background: var(--pass-bg); color: var(--pass); font-weight: normal; }
 .cell.none { background: var(--none-bg); color: var(--none); font-weight: normal; }
+.cell.unreadable, .badge.unreadable { background: var(--unread); color: #fff; }
+tr.unreadable th.cluster { box-shadow: inset 4px 0 0 var(--unread); }
+tr.unreadable th, tr.unreadable td { background: repeating-linear-gradient(135deg, #fff, #fff 8px, var(--unread-bg) 8px, var(--unread-bg) 16px); }
+td.unreadable { text-align: left; padding-left: 10px; }
+td.unreadable .reason { font: 13px/1.4 "DejaVu Sans Mono", Menlo, Consolas, monospace; color: var(--unread); }
+.tile.unreadable { border-color: var(--unread); } .tile.unreadable b { color: var(--unread); } .tile.unreadable a { color: var(--unread); }
+section.cluster.unreadable { border: 2px dashed var(--unread); }
+.finding.unreadable { border-color: var(--unread); }
 .badge { display: inline-block; padding: 2px 8px; border-radius: 6px; font-size: 12px; font-weight: bold; white-space: nowrap; }
 tr.fail th.cluster { box-shadow: inset 4px 0 0 var(--fail); }
 tr.warn th.cluster { box-shadow: inset 4px 0 0 #e0a100; }
@@ -435,18 +630,58 @@ def _html_finding(check, attributes):
     return out + ["</div>"]
 
 
+_UNREADABLE = u"? UNREADABLE"
+
+
+def _about(entry):
+    """What an unreadable file says about itself, when it says it: cluster and time."""
+    parts = []
+    if entry.get("cluster"):
+        parts.append("cluster %s" % entry["cluster"])
+    if entry.get("generated_at"):
+        parts.append(when(entry["generated_at"]))
+    return parts
+
+
+def _unreadable_row(entry, anchor, span):
+    about = " \u00b7 ".join(["unreadable report"] + _about(entry))
+    return "".join([
+        '<tr class="unreadable" data-unreadable="%s">' % _h(entry["file"]),
+        '<th class="cluster" scope="row"><a href="#%s">%s</a><span class="when">%s</span></th>' % (anchor, _h(entry["file"]), _h(about)),
+        '<td class="unreadable" colspan="%d"><a class="cell unreadable" href="#%s" title="%s">%s</a>'
+        ' <span class="reason">%s</span></td>' % (span, anchor, _h(entry["reason"]), _UNREADABLE, _h(entry["reason"])),
+        "</tr>"])
+
+
+def _unreadable_section(entry, anchor):
+    about = " \u00b7 ".join(_about(entry) + [entry.get("path") or entry["file"]])
+    out = ['<section class="cluster unreadable" id="%s" data-unreadable="%s">' % (anchor, _h(entry["file"])),
+           '<h3><span class="badge unreadable">%s</span> %s<span class="counts">%s</span></h3>' % (
+               _UNREADABLE, _h(entry["file"]), _h(about)),
+           '<p class="summary">%s</p>' % _h(entry["reason"])]
+    if entry.get("errors"):
+        out.append('<div class="finding unreadable"><ul>%s</ul></div>' % "".join("<li>%s</li>" % _h(e) for e in entry["errors"]))
+    return out + ["</section>"]
+
+
 def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
     """One self-contained HTML page: the fleet's overall line, a cluster-by-check matrix (worst
-    clusters first) and the summary and evidence of every check that did not pass."""
+    clusters first) and the summary and evidence of every check that did not pass.
+
+    ``reports`` is a list of reports (or a dict whose values are reports), each of which must be
+    valid, or what ``report_files`` read from a directory: then the files that are not readable
+    reports get their own rows and section ("unreadable report", with the reason), and the page
+    says how many reports of other clusters it left out."""
     if not _is_text(title) or not title.strip():
         raise VerifyReportError(["title must be non-empty text, got %s" % _show(title)])
-    fleet = _fleet(reports)
+    fleet, unreadable, not_shown = _fleet(reports)
     present = set(c["id"] for r in fleet for c in r["checks"])
     columns = [check_id for check_id in REPORT_IDS if check_id in present]
-    overall = worst([r["status"] for r in fleet]) if fleet else "warn"
+    # An unreadable report makes the banner amber at least: the page cannot say the whole fleet passes.
+    overall = worst([r["status"] for r in fleet] + (["warn"] if unreadable else [])) if fleet else "warn"
     n = dict((s, sum(1 for r in fleet if r["status"] == s)) for s in STATUSES)
     latest = max([r["generated_at"] for r in fleet] or [""])
-    line = fleet_line(fleet)
+    line = fleet_line(fleet, len(unreadable))
 
     out = [
         "<!DOCTYPE html>",
@@ -464,22 +699,29 @@ def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
         '<header class="banner %s" id="overall" data-status="%s">' % (overall, overall),
         "<h1>%s</h1>" % _h(title),
         '<p class="overall">%s %s</p>' % (_SYMBOL[overall], _h(line)),
-        '<p class="meta">%d %s, %d %s each \u00b7 latest report %s</p>' % (
+        '<p class="meta">%d %s, %d %s each \u00b7 latest report %s%s</p>' % (
             len(fleet), _plural(len(fleet), "cluster", "clusters"), len(columns), _plural(len(columns), "check", "checks"),
-            _h(when(latest)) if latest else "none"),
+            _h(when(latest)) if latest else "none",
+            "" if not not_shown else ' \u00b7 <span class="not-shown" title="%s">%d other %s in the directory not shown</span>' % (
+                _h(", ".join(not_shown)), len(not_shown), _plural(len(not_shown), "report", "reports"))),
         "</header>",
         '<div class="tiles">',
     ]
     for status in ("fail", "warn", "pass"):
         out.append('<div class="tile %s"><b>%d</b>%s %s</div>' % (
             status, n[status], _plural(n[status], "cluster", "clusters"), {"fail": "failing", "warn": "warning", "pass": "passing"}[status]))
+    if unreadable:
+        out.append('<div class="tile unreadable"><b>%d</b><a href="#unreadable">unreadable %s</a></div>' % (
+            len(unreadable), _plural(len(unreadable), "report", "reports")))
     out.append("</div>")
 
-    if fleet:
+    if fleet or unreadable:
         out += ['<div class="scroll">', '<table class="matrix" id="matrix">', "<thead><tr>", '<th class="cluster" scope="col">Cluster</th>']
         for check_id in columns:
             out.append('<th scope="col" data-check="%s" title="%s (%s)">%s</th>' % (
                 _h(check_id), _h(TITLES[check_id]), _h(check_id), _h(HEADERS[check_id])))
+        if not columns:
+            out.append('<th scope="col">Checks</th>')
         out += ["</tr></thead>", "<tbody>"]
         for index, r in enumerate(fleet):
             by_id = dict((c["id"], c) for c in r["checks"])
@@ -493,15 +735,25 @@ def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
                 row.append(_cell(by_id.get(check_id), "%s-%s" % (target, check_id)))
             row.append("</tr>")
             out.append("".join(row))
-        out += ["</tbody>", "<tfoot><tr>", '<th class="cluster" scope="row">Clusters not passing</th>']
-        for check_id in columns:
-            bad = sum(1 for r in fleet for c in r["checks"] if c["id"] == check_id and c["status"] != "pass")
-            out.append("<td>%s</td>" % (bad if bad else "\u2013"))
-        out += ["</tr></tfoot>", "</table>", "</div>"]
+        out.append("</tbody>")
+        if unreadable:
+            out.append('<tbody class="unreadable">')
+            for index, entry in enumerate(unreadable):
+                out.append(_unreadable_row(entry, "unreadable-%d" % index, max(1, len(columns))))
+            out.append("</tbody>")
+        if fleet:
+            out += ["<tfoot><tr>", '<th class="cluster" scope="row">Clusters not passing</th>']
+            for check_id in columns:
+                bad = sum(1 for r in fleet for c in r["checks"] if c["id"] == check_id and c["status"] != "pass")
+                out.append("<td>%s</td>" % (bad if bad else "\u2013"))
+            out.append("</tr></tfoot>")
+        out += ["</table>", "</div>"]
 
     problems = [(index, r) for index, r in enumerate(fleet) if r["status"] != "pass"]
     out.append('<h2 id="details">What did not pass</h2>')
-    if not fleet:
+    if not fleet and unreadable:
+        out.append('<p class="allpass">No readable cluster report: see the unreadable reports below.</p>')
+    elif not fleet:
         out.append('<p class="allpass">No cluster reported: nothing was checked.</p>')
     elif not problems:
         out.append('<p class="allpass">Every check passed on every cluster.</p>')
@@ -516,6 +768,12 @@ def fleet_html(reports, title="Tracing rollout: pre-production checklist"):
                 continue
             out += _html_finding(check, 'id="%s-%s" data-check="%s"' % (target, check["id"], _h(check["id"])))
         out.append("</section>")
+    if unreadable:
+        out += ['<h2 id="unreadable">Unreadable reports</h2>',
+                '<p class="allpass">Files in the report directory that this collection cannot read as a %s report. '
+                "They are not part of the result above and do not fail the play; replace or remove them.</p>" % SCHEMA]
+    for index, entry in enumerate(unreadable):
+        out += _unreadable_section(entry, "unreadable-%d" % index)
     passing = [(index, r, _detailed(r)) for index, r in enumerate(fleet) if _detailed(r)]
     if passing:
         out.append('<h2 id="passing-details">Details of passing checks (sampling derivation and probe)</h2>')

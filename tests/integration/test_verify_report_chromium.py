@@ -1,9 +1,12 @@
 """The verify role's fleet page, rendered by a real browser: Debian's chromium, headless.
 
 A real ``ansible-playbook`` renders a fleet of eight clusters with the collection's filters
-(``verify_report_summary``, ``verify_markdown``, ``verify_fleet_html``); one cluster fails
+(``verify_report_summary``, ``verify_markdown``) and writes the fleet page with the verify role's own
+``index.yml`` (``verify_report_files``, ``verify_fleet_html``) from the report directory; one cluster fails
 ``agents_on_every_node`` with the missing node's name in the evidence, another carries hostile
-evidence (markup and a script). Chromium loads the page from a file and hands back the DOM it
+evidence (markup and a script), and three files in the directory are not readable reports (a newer
+schema version, a truncated report, a file that is not JSON): the page lists them as unreadable and
+the play does not fail. Chromium loads the page from a file and hands back the DOM it
 built (``--dump-dom``) and a screenshot (``--screenshot``). The DOM must show FAIL in that cluster's
 agents cell and the node name in its details, the worst clusters first, and no element the evidence
 tried to inject; the screenshot must be a real picture (many colours, the failure red among them).
@@ -43,6 +46,12 @@ HOSTILE = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
 MISSING_NODE = "kwok-node-3"
 ARTIFACTS = Path(os.environ.get("TRACEFLEET_VERIFY_ARTIFACTS") or Path(tempfile.gettempdir()) / "tracefleet-verify-report")
 GENERATED = "2026-11-25T03:00:00Z"
+# Files in the report directory that are not readable reports, and the reason the page must give for each.
+UNREADABLE = {
+    "zz-newer-collection.json": "schema version 7, this collection reads 1",
+    "zz-truncated.json": "not JSON: ",
+    "notes.json": "not JSON: Expecting value: line 1 column 1 (char 0)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -233,11 +242,14 @@ PLAYBOOK = r"""
         index_var: index
         label: "{{ item.cluster }}"
 
-    - name: Write the fleet page
-      ansible.builtin.copy:
-        content: "{{ reports | tracefleet.otel.verify_fleet_html(title='Tracing rollout: fleet check') }}"
-        dest: "{{ report_dir }}/index.html"
-        mode: "0644"
+    - name: Write the fleet page from every file in the report directory, as the verify role does
+      ansible.builtin.include_role:
+        name: tracefleet.otel.verify
+        tasks_from: index
+      vars:
+        tracefleet_verify_report_dir: "{{ report_dir }}"
+        tracefleet_verify_report_title: "Tracing rollout: fleet check"
+        tracefleet_verify_fleet_hosts: all
 """
 
 
@@ -246,15 +258,22 @@ def page(tmp_path_factory):
     """index.html as a real ansible-playbook writes it with the collection's filters."""
     directory = tmp_path_factory.mktemp("verify-report")
     fleet = [{"cluster": r["cluster"], "checks": r["checks"]} for r in _fleet()]
-    (directory / "vars.json").write_text(json.dumps({"fleet": fleet, "generated_at": GENERATED, "report_dir": str(directory)}))
-    (directory / "render.yml").write_text(PLAYBOOK)
-    home = directory / "ansible-home"
+    work = tmp_path_factory.mktemp("verify-render")  # the playbook and its vars, outside the report directory
+    (work / "vars.json").write_text(json.dumps({"fleet": fleet, "generated_at": GENERATED, "report_dir": str(directory)}))
+    (work / "render.yml").write_text(PLAYBOOK)
+    newer = dict(_fleet()[0], schema="tracefleet.verify/v7", cluster="prod-eu-9")
+    (directory / "zz-newer-collection.json").write_text(json.dumps(newer, indent=2))
+    (directory / "zz-truncated.json").write_text(json.dumps(_fleet()[1], indent=2)[:300])
+    (directory / "notes.json").write_text("reports moved to s3://bucket/verify\n")
+    home = work / "ansible-home"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections_root()), ANSIBLE_HOME=str(home),
                ANSIBLE_LOCAL_TEMP=str(home / "tmp"), ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER=sys.executable)
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
-                           "-e", "@%s" % (directory / "vars.json"), str(directory / "render.yml")],
+                           "-e", "@%s" % (work / "vars.json"), str(work / "render.yml")],
                           env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, "ansible-playbook failed\n%s\n%s" % (proc.stdout[-4000:], proc.stderr[-2000:])
+    for name, reason in UNREADABLE.items():
+        assert "%s: %s" % (name, reason) in proc.stdout, "the play's output does not name %s\n%s" % (name, proc.stdout[-4000:])
     written = sorted(p.name for p in directory.glob("report-*"))
     assert len(written) == 16, written
     assert json.loads((directory / "report-4.json").read_text()) == _fleet()[4]
@@ -299,6 +318,25 @@ def test_chromium_shows_the_failing_agent_check_and_the_missing_node(dom):
     assert "FAIL" in finding.text() and MISSING_NODE in finding.text(), finding.text()
     assert cell.find_all("a")[0].attrs["href"] == "#" + finding.attrs["id"]
     assert not tree.find_all("section", data_cluster="prod-us-1"), "a passing cluster has no details section"
+
+
+def test_chromium_shows_the_unreadable_reports_as_such(dom):
+    tree = dom
+    overall = tree.find_all("header", id="overall")[0].text()
+    assert "2 of 8 clusters fail, 2 warn, 4 pass; 3 reports unreadable" in overall, overall
+    rows = dict((tr.attrs["data-unreadable"], tr) for tr in tree.find_all("tr") if "data-unreadable" in tr.attrs)
+    assert sorted(rows) == sorted(UNREADABLE), "unreadable rows in the DOM: %s (kept at %s)" % (sorted(rows), ARTIFACTS / "dom.html")
+    for name, reason in UNREADABLE.items():
+        text = rows[name].text()
+        assert name in text and "UNREADABLE" in text and reason in text, text
+        assert rows[name].attrs["class"] == "unreadable"
+    assert "cluster prod-eu-9" in rows["zz-newer-collection.json"].text(), "the newer report's own cluster is shown"
+    # Below the clusters, after every readable row, and each with a section that names the file.
+    order = [tr.attrs.get("data-cluster") or tr.attrs.get("data-unreadable")
+             for tr in tree.find_all("table", id="matrix")[0].find_all("tr") if "data-cluster" in tr.attrs or "data-unreadable" in tr.attrs]
+    assert order[8:] == sorted(UNREADABLE), order
+    for name in UNREADABLE:
+        assert tree.find_all("section", data_unreadable=name), "no section for %s" % name
 
 
 def test_chromium_shows_hostile_evidence_as_text(dom):

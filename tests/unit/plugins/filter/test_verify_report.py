@@ -1,6 +1,7 @@
 """The verify report filters: the names the verify role calls, their documentation, and their errors."""
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ WHEN = "2026-11-25T03:00:00Z"
 
 
 def test_the_filters_the_verify_role_calls():
-    assert sorted(FILTERS) == ["verify_fleet_html", "verify_markdown", "verify_report_summary"]
+    assert sorted(FILTERS) == ["verify_fleet_html", "verify_markdown", "verify_report_files", "verify_report_summary"]
 
 
 @pytest.mark.parametrize("name", sorted(FILTERS))
@@ -27,7 +28,8 @@ def test_every_filter_is_documented_beside_the_plugin(name):
     assert "tracefleet.otel.%s" % name in doc["EXAMPLES"]
     assert "_value" in doc["RETURN"]
     # The documented options are the function's parameters (the input is _input).
-    target = {"verify_report_summary": vr.summary, "verify_markdown": vr.markdown, "verify_fleet_html": vr.fleet_html}[name]
+    target = {"verify_report_summary": vr.summary, "verify_markdown": vr.markdown, "verify_fleet_html": vr.fleet_html,
+              "verify_report_files": vr.report_files}[name]
     params = list(inspect.signature(target).parameters)
     assert sorted(doc["DOCUMENTATION"]["options"]) == sorted(["_input"] + params[1:])
 
@@ -59,3 +61,16 @@ def test_a_malformed_fleet_fails_the_task():
         FILTERS["verify_markdown"]({"schema": vr.SCHEMA, "cluster": "c", "generated_at": WHEN, "status": "pass",
                                     "counts": {"pass": 0, "warn": 0, "fail": 1},
                                     "checks": [{"id": "tls", "status": "fail", "summary": "plain text"}]})
+
+
+def test_files_that_are_not_reports_never_fail_the_task_but_bad_input_does():
+    report = FILTERS["verify_report_summary"]([{"id": "tls", "status": "pass", "summary": "ok"}], "prod-eu-1", WHEN)
+    files = {"/r/prod-eu-1.json": json.dumps(report), "/r/old.json": json.dumps(dict(report, schema="tracefleet.verify/v7")),
+             "/r/half.json": json.dumps(report)[:30]}
+    fleet = FILTERS["verify_report_files"](files)
+    assert [u["line"] for u in fleet["unreadable"]][0].startswith("half.json: not JSON: ")
+    assert [u["line"] for u in fleet["unreadable"]][1] == "old.json: schema version 7, this collection reads 1"
+    page = FILTERS["verify_fleet_html"](fleet, title="Fleet")
+    assert "<title>Fleet: The cluster passes; 2 reports unreadable</title>" in page
+    with pytest.raises(AnsibleFilterError, match="malformed verify report:\n- files must map each report file's path"):
+        FILTERS["verify_report_files"]("/r/prod-eu-1.json")
