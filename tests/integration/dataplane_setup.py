@@ -1,7 +1,8 @@
-"""Roll the roles out to a kwok cluster with the real operator, and read back what the data plane runs.
+"""Roll the roles out to a kwok cluster with the real operator, read back what the data plane runs, and
+the pieces the data-plane tests share (the process specs, the demo shop's wiring, Tempo lookups).
 
-Used by tests/integration/test_dataplane_*.py (and ``python tests/integration/dataplane_setup.py NAME``
-to try it by hand). ``rollout`` runs the project's own playbooks (demo_workloads.yml for Tempo's
+Used by tests/integration/test_dataplane_*.py and test_sampling_probe.py (and
+``python tests/integration/dataplane_setup.py NAME`` to try it by hand). ``rollout`` runs the project's own playbooks (demo_workloads.yml for Tempo's
 volume, then site.yml with ``--tags tempo,gateway,agent``) against the cluster with the test's
 variables, and a second agent collector ``agent-plain`` with ``tracefleet_agent_export_mode:
 plain_otlp`` (the opt-out). ``applied`` reads what the operator rendered: each collector's mounted
@@ -17,17 +18,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=importlib
 
 import test_applied_collector_config as applied_config  # noqa: E402
-from tfstack import build, cluster  # noqa: E402
+from tfstack import build, cluster, operator  # noqa: E402
+from tfstack.dataplane import processes, traffic  # noqa: E402
+from ansible_collections.tracefleet.otel.plugins.module_utils.tempo import analyze_trace  # noqa: E402
 from tfstack.collection import collections_root  # noqa: E402
 from tfstack.paths import REPO  # noqa: E402
 
 NAMESPACE = "observability"
 PLAYBOOK_TIMEOUT = 600
+TOOLS = ("opentelemetry-operator", "otelcol", "tempo")
+TEMPO_SERVICE = "tempo.tempo.svc.cluster.local:4317"
+GATEWAY_SERVICE = "gateway-collector.observability.svc.cluster.local:4317"
 
 # Role variables of the run: a short latency threshold and decision wait keep the tests short; the
 # rest are the role defaults (tail_first profile: errors, slow and 10 % of the rest).
@@ -43,10 +50,30 @@ PLAIN_AGENT_VARS = {
     "tracefleet_agent_export_mode": "plain_otlp",
     "tracefleet_agent_batch_timeout": "200ms",
 }
+# A third agent collector whose load_balancing exporter finds the gateways through their EndpointSlices.
+K8S_AGENT_VARS = {
+    "tracefleet_agent_name": "agent-k8s",
+    "tracefleet_agent_resolver": "k8s",
+    "tracefleet_agent_batch_timeout": "200ms",
+}
 
 
 class RolloutError(RuntimeError):
     pass
+
+
+def require_tools():
+    """Fail the test (not error it) with the command to run when a pinned binary is missing."""
+    for tool in TOOLS:
+        if not build.version_ok(build.by_binary(tool)):
+            pytest.fail("no %s binary: run `make tools`" % tool, pytrace=False)
+
+
+def fresh_cluster(name, nodes=3):
+    """A new kwok cluster ``name`` (whatever was left under that name goes first) with the real operator."""
+    cluster.down(name, log=lambda *_: None)
+    cluster.up(name, nodes, log=lambda *_: None)
+    return operator.start(name, log=lambda *_: None)
 
 
 @dataclass
@@ -71,21 +98,23 @@ def _playbook(name, args, vars_file, log):
     return time.monotonic() - started
 
 
-def rollout(name, workdir, extra_vars=None):
-    """Tempo, gateway, agent and agent-plain on cluster name (the operator must be running); returns seconds.
+def rollout(name, workdir, extra_vars=None, more_agents=(PLAIN_AGENT_VARS,)):
+    """Tempo, gateway, agent and the ``more_agents`` (agent-plain by default) on cluster name (the operator
+    must be running); returns seconds.
 
     extra_vars: role variables added to GATEWAY_VARS for this cluster (e.g. the persistent queue)."""
     workdir = Path(workdir)
     log = workdir / "rollout.log"
     main_vars = workdir / "dataplane-vars.yml"
     main_vars.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **(extra_vars or {}))))
-    plain_vars = workdir / "dataplane-plain-vars.yml"
-    plain_vars.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **(extra_vars or {}), **PLAIN_AGENT_VARS)))
     seconds = _playbook(name, ["playbooks/demo_workloads.yml"], main_vars, log)
     # Only the roles the data plane runs (the operator runs beside the cluster; preflight, instrumentation,
     # annotate and verify are other tests' business).
     seconds += _playbook(name, ["playbooks/site.yml", "--tags", "tempo,gateway,agent"], main_vars, log)
-    seconds += _playbook(name, ["playbooks/site.yml", "--tags", "agent"], plain_vars, log)
+    for agent_vars in more_agents:
+        vars_file = workdir / ("dataplane-%s-vars.yml" % agent_vars["tracefleet_agent_name"])
+        vars_file.write_text(yaml.safe_dump(dict(GATEWAY_VARS, **(extra_vars or {}), **agent_vars)))
+        seconds += _playbook(name, ["playbooks/site.yml", "--tags", "agent"], vars_file, log)
     return seconds
 
 
@@ -113,9 +142,45 @@ def read_configmap_key(name, namespace, configmap, key):
     return json.loads(out)["data"][key]
 
 
-if __name__ == "__main__":
-    from tfstack import operator
+def plane_specs(applied, tempo, name, agent="agent", gateway_service=None):
+    """Arguments for processes.running: 3 gateways and 2 agents from what cluster ``name`` got.
 
+    gateway_service: "<service>.<namespace>" of the loopback EndpointSlice the agents' load_balancing
+    exporter watches (tfstack.dataplane.endpoints) instead of the static list of the three gateways."""
+    gateway = applied["gateway"]
+    gateways = [dict(name="gateway-%d" % i, config_text=gateway.text, address=address,
+                     services={TEMPO_SERVICE: tempo.otlp_grpc}, env=gateway.envs[i % len(gateway.envs)])
+                for i, address in enumerate(processes.GATEWAY_ADDRESSES)]
+    endpoints = ["%s:4317" % a for a in processes.GATEWAY_ADDRESSES]
+    agents = []
+    for i, address in enumerate(processes.AGENT_ADDRESSES):
+        env = dict(applied[agent].envs[i % len(applied[agent].envs)], KUBECONFIG=str(cluster.kubeconfig_path(name)))
+        # The plain exporter's one gRPC connection to the gateway Service lands on one replica, chosen
+        # per connection (kube-proxy); agent i's connection is taken to land on gateway i.
+        agents.append(dict(name="%s-%d" % (agent, i), config_text=applied[agent].text, address=address, env=env,
+                           gateways=None if gateway_service else endpoints, gateway_service=gateway_service,
+                           services={GATEWAY_SERVICE: endpoints[i % len(endpoints)]}))
+    return gateways, agents
+
+
+def shop_for(plane, run_id, seed):
+    """The demo shop's three services on two nodes: frontend and orders send to agent 0, payments to agent 1."""
+    a0, a1 = plane.agents
+    return traffic.Shop({"frontend": a0.otlp_http, "orders": a0.otlp_http, "payments": a1.otlp_http}, run_id, seed=seed)
+
+
+def lookup(client, trace_ids):
+    """{trace id: analysis} of the traces Tempo has, by id."""
+    return {tid: analyze_trace(doc) for tid in trace_ids for doc in [client.get_trace(tid)] if doc}
+
+
+def broken(analysis):
+    """A demo-shop trace that is not whole: not 3 spans of the 3 services under one root."""
+    return (analysis["span_count"] != 3 or analysis["root_count"] != 1 or analysis["orphan_spans"]
+            or analysis["services"] != list(traffic.SERVICES))
+
+
+if __name__ == "__main__":
     cluster_name = sys.argv[1]
     cluster.up(cluster_name, 3, log=lambda *_: None)
     operator.start(cluster_name, log=lambda *_: None)

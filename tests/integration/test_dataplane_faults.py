@@ -1,9 +1,11 @@
-"""Faults on the real data plane: Tempo stopped for 60 s mid-load, and one gateway killed mid-load.
+"""Faults on the real data plane: Tempo stopped for 60 s mid-load, and one gateway killed mid-load (restarted in
+place, and deleted so that the agents' k8s resolver re-routes).
 
 A kwok cluster ``dataplane-faults-it`` with the real operator; the project's playbooks roll out Tempo,
 the gateway (3 replicas) and the agent with the variables of tests/integration/dataplane_setup.py plus
 ``tracefleet_gateway_persistent_queue_enabled: true`` (file_storage extension, ``sending_queue.storage``,
-an emptyDir volume at the queue directory). What the operator rendered then runs on loopback as in
+an emptyDir volume at the queue directory), and a second agent ``agent-k8s`` with ``tracefleet_agent_resolver:
+k8s`` (its load_balancing exporter watches the gateways' EndpointSlices). What the operator rendered then runs on loopback as in
 test_dataplane_pipeline.py (3 gateways on 127.0.0.2-4, 2 agents on 127.0.0.5-6, the real Tempo); the
 mapping moves only addresses and the queue directory (under each process's work directory).
 
@@ -30,9 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # --import-mode=import
 
 import dataplane_setup as setup  # noqa: E402
 import tempo_local  # noqa: E402
-import test_dataplane_pipeline as pipeline  # noqa: E402
-from tfstack import build, cluster  # noqa: E402
-from tfstack.dataplane import processes  # noqa: E402
+from tfstack import cluster  # noqa: E402
+from tfstack.dataplane import endpoints, processes  # noqa: E402
 from tfstack.tempo import stop_process  # noqa: E402
 from ansible_collections.tracefleet.otel.plugins.module_utils.tempo import TempoClient  # noqa: E402
 
@@ -83,17 +84,13 @@ class RestartableTempo:
 
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory):
-    for tool in ("opentelemetry-operator", "otelcol", "tempo"):
-        if not build.version_ok(build.by_binary(tool)):
-            pytest.fail("no %s binary: run `make tools`" % tool, pytrace=False)
+    setup.require_tools()
     workdir = tmp_path_factory.mktemp("dataplane-faults-rollout")
     try:
         started = time.monotonic()
-        cluster.down(NAME, log=lambda *_: None)
-        cluster.up(NAME, 3, log=lambda *_: None)
-        pipeline._start_operator(name=NAME)
-        rollout_s = setup.rollout(NAME, workdir, extra_vars=QUEUE_VARS)
-        result = {c: setup.read_collector(NAME, c) for c in ("gateway", "agent", "agent-plain")}
+        setup.fresh_cluster(NAME)
+        rollout_s = setup.rollout(NAME, workdir, extra_vars=QUEUE_VARS, more_agents=(setup.K8S_AGENT_VARS,))
+        result = {c: setup.read_collector(NAME, c) for c in ("gateway", "agent", "agent-k8s")}
         result["tempo"] = setup.read_tempo(NAME)
         result["gateway_cr"] = yaml.safe_load(cluster.kubectl(NAME, "get", "opentelemetrycollector", "gateway", "-n",
                                                               setup.NAMESPACE, "-o", "yaml").stdout)
@@ -116,7 +113,7 @@ def tempo(applied):
 def paced_load(plane, run_id, seconds, events, seed):
     """Send TRACES_PER_S error traces per second for `seconds`, scrape every gateway once a second, and run
     `events` [(at_s, callable)] in a second thread at their times. Returns (sent, samples, event_log)."""
-    shop = pipeline.shop_for(plane, run_id, seed=seed)
+    shop = setup.shop_for(plane, run_id, seed=seed)
     sent, samples, event_log, errors = [], [], {}, []
     started = time.monotonic()
 
@@ -176,9 +173,9 @@ def whole_in_tempo(client, sent, timeout=60.0):
     pending, whole = {s.trace_id for s in sent}, {}
     started = time.monotonic()
     while pending and time.monotonic() - started < timeout:
-        found = pipeline.lookup(client, sorted(pending))
+        found = setup.lookup(client, sorted(pending))
         for tid, analysis in found.items():
-            if not pipeline.broken(analysis):
+            if not setup.broken(analysis):
                 whole[tid] = analysis
         pending -= set(whole)
         if pending:
@@ -196,7 +193,7 @@ def test_the_gateway_cr_mounts_a_volume_at_the_queue_directory_and_the_mapping_m
     mounts = {m["name"]: m["mountPath"] for m in spec.get("volumeMounts") or []}
     volumes = {v["name"]: v for v in spec.get("volumes") or []}
     assert mounts.get("queue") == QUEUE_DIR and "emptyDir" in volumes["queue"], (mounts, volumes)
-    gateways, _ = pipeline.plane_specs(applied, tempo, name=NAME)
+    gateways, _ = setup.plane_specs(applied, tempo, NAME)
     collector = processes.prepare(workdir=tmp_path, **gateways[0])
     mapped = {path: new for path, (old, new) in collector.changes.items() if path[-1] == "directory"}
     assert mapped == {("extensions", "file_storage", "directory"): "%s/gateway-0%s" % (tmp_path, QUEUE_DIR)}
@@ -206,7 +203,7 @@ def test_the_gateway_cr_mounts_a_volume_at_the_queue_directory_and_the_mapping_m
 
 def test_tempo_stopped_60_s_mid_load_loses_no_span_with_the_persistent_queue(applied, tempo):
     run_id = "tempo-down-" + secrets.token_hex(4)
-    gateways, agents = pipeline.plane_specs(applied, tempo, name=NAME)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     client = TempoClient(tempo.url)
     stopped_at = {}
 
@@ -273,7 +270,7 @@ def test_one_gateway_killed_mid_load_loses_at_most_its_in_flight_traces(applied,
     the spans it had accepted and not yet exported when it died. While it is down, its share of the traffic waits in
     the agents' retries and is delivered after the restart; traces sent once it is back are all whole."""
     run_id = "gw-kill-" + secrets.token_hex(4)
-    gateways, agents = pipeline.plane_specs(applied, tempo, name=NAME)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     client = TempoClient(tempo.url)
     at_kill = {}
     with processes.running(gateways, agents) as plane:
@@ -296,7 +293,7 @@ def test_one_gateway_killed_mid_load_loses_at_most_its_in_flight_traces(applied,
         drained_s = wait_drained(plane.gateways)
         agent_failed = sum(metric(a.metrics(), "otelcol_exporter_send_failed_spans") for a in plane.agents)
     whole, missing = whole_in_tempo(client, sent, timeout=45)
-    damaged = pipeline.lookup(client, sorted(missing))  # what Tempo has of the traces that are not whole
+    damaged = setup.lookup(client, sorted(missing))  # what Tempo has of the traces that are not whole
     kill_t, restart_t = events["kill_gateway"][0], events["restart_gateway"][0]
     in_flight_traces = math.ceil((at_kill["accepted"] - at_kill["exported"]) / 3)
     bound = in_flight_traces + TRACES_PER_S  # + one second of traffic for the requests on the wire at the kill
@@ -323,4 +320,91 @@ def test_one_gateway_killed_mid_load_loses_at_most_its_in_flight_traces(applied,
     assert len(lost["while it was down"]) <= len(phases["while it was down"]) / 6, "most of the killed gateway's share was not redelivered"
     assert not lost["after it was back"], "traces sent after the gateway was back are not whole: %s" % [
         s.trace_id for s in lost["after it was back"]][:5]
+    assert drained_s is not None
+
+
+def wait_backends(agents, count, timeout=30.0):
+    """Seconds until every agent's load_balancing exporter reports ``count`` backends (its own metric)."""
+    started = time.monotonic()
+    while True:
+        now = [metric(a.metrics(), "otelcol_loadbalancer_num_backends") for a in agents]
+        if all(n == count for n in now):
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError("agents report %s backends after %.0f s, expected %d" % (now, timeout, count))
+        time.sleep(0.1)
+
+
+def test_one_gateway_deleted_mid_load_the_k8s_resolver_re_routes_and_no_trace_is_split(applied, tempo):
+    """SIGKILL one gateway and take its address out of the gateways' EndpointSlice, as the EndpointSlice controller
+    does when the pod is deleted (node lost, eviction, scale-down); it is not restarted.
+
+    The agents run ``agent-k8s`` (``resolver: k8s``): their exporter watches the slice through the real kwok
+    apiserver (KUBECONFIG; the slice lists the loopback gateways, tfstack.dataplane.endpoints, because kwok's
+    pod addresses are never dialled). The test edits the slice (no controller runs the loopback gateways), and
+    that is the only stand-in. Expected: both agents drop the dead backend within seconds (their
+    ``otelcol_loadbalancer_num_backends`` goes 3 -> 2); what is lost is bounded by what the killed gateway held
+    plus what was sent to it before the agents re-routed; every trace sent after the re-route is whole, and the
+    victim gets nothing more. (Upstream 0.158: the k8s resolver keeps not-ready endpoints, so a crash-looping pod
+    that stays in the slice is not re-routed around; the dns resolver, the role's default, only sees ready pods.)"""
+    run_id = "gw-reroute-" + secrets.token_hex(4)
+    port = 4317
+    gateway_service = endpoints.publish(NAME, list(processes.GATEWAY_ADDRESSES), port)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME, agent="agent-k8s", gateway_service=gateway_service)
+    client = TempoClient(tempo.url)
+    at = {}
+    with processes.running(gateways, agents) as plane:
+        assert endpoints.published(NAME) == sorted(processes.GATEWAY_ADDRESSES)
+        first_resolution_s = wait_backends(plane.agents, 3)
+        victim = plane.gateways[1]
+        survivors = [g for g in plane.gateways if g is not victim]
+
+        def delete_gateway_pod():
+            before = victim.metrics()
+            processes.kill(victim)
+            at.update(t=time.monotonic(), accepted=metric(before, "otelcol_receiver_accepted_spans"),
+                      exported=metric(before, "otelcol_exporter_sent_spans"))
+            endpoints.publish(NAME, [g.address for g in survivors], port)
+            at["published_s"] = time.monotonic() - at["t"]
+            return "killed and removed from the slice %.2f s later" % at["published_s"]
+
+        def agents_rerouted():
+            wait_backends(plane.agents, 2)
+            at["rerouted_s"] = time.monotonic() - at["t"]
+            at["survivors_accepted"] = {g.name: metric(g.metrics(), "otelcol_receiver_accepted_spans") for g in survivors}
+            return "both agents at 2 backends %.2f s after the kill" % at["rerouted_s"]
+
+        sent, samples, events = paced_load(plane, run_id, seconds=40, events=[(12, delete_gateway_pod), (12, agents_rerouted)],
+                                           seed=23)
+        drained_s = wait_drained(survivors)
+        final = {g.name: g.metrics() for g in survivors}
+        agent_metrics = [a.metrics() for a in plane.agents]
+    whole, missing = whole_in_tempo(client, sent, timeout=45)
+    kill_t = events["delete_gateway_pod"][0] - at["published_s"]  # an event is logged when it is done
+    rerouted_t = events["agents_rerouted"][0]
+    settle = 2.0  # a request on the wire and the agents' 200 ms batch at the moment of the switch
+    phases = {"before the kill": [s for s in sent if s.sent_at <= kill_t],
+              "until the re-route": [s for s in sent if kill_t < s.sent_at <= rerouted_t + settle],
+              "after the re-route": [s for s in sent if s.sent_at > rerouted_t + settle]}
+    lost = {phase: [s for s in group if s.trace_id in missing] for phase, group in phases.items()}
+    in_flight_traces = math.ceil((at["accepted"] - at["exported"]) / 3)
+    bound = in_flight_traces + TRACES_PER_S
+    after_accepted = {g.name: metric(final[g.name], "otelcol_receiver_accepted_spans") - at["survivors_accepted"][g.name]
+                      for g in survivors}
+    agent_failed = sum(metric(m, "otelcol_exporter_send_failed_spans") for m in agent_metrics)
+    print("\ngateway deletion run %s: %d traces sent over %.0f s; first resolution %.2f s; killed at %.1f s, slice updated "
+          "%.2f s and both agents at 2 backends %.2f s after the kill; drained %s s after the load; agents' send_failed %d; "
+          "survivors accepted after the re-route %s spans; not whole in Tempo: %s of %s (bound for the victim's in-flight "
+          "traces %d)" % (run_id, len(sent), samples[-1]["t"], first_resolution_s, kill_t, at["published_s"], at["rerouted_s"],
+                          None if drained_s is None else round(drained_s, 1), agent_failed, after_accepted,
+                          {p: len(v) for p, v in lost.items()}, {p: len(v) for p, v in phases.items()}, bound))
+    assert len(sent) >= 0.9 * 40 * TRACES_PER_S
+    assert at["accepted"] > 0, "the victim had received traffic before it was killed"
+    assert at["rerouted_s"] < 10, "the agents took %.1f s to drop the deleted gateway" % at["rerouted_s"]
+    assert len(lost["before the kill"]) <= bound, "lost %d traces sent before the kill, more than the victim held (%d)" % (
+        len(lost["before the kill"]), bound)
+    assert len(phases["after the re-route"]) >= 20 * TRACES_PER_S
+    assert not lost["after the re-route"], "traces sent after the re-route are not whole: %s" % [
+        s.trace_id for s in lost["after the re-route"]][:5]
+    assert all(v > 0 for v in after_accepted.values()), "both remaining gateways take traffic after the re-route"
     assert drained_s is not None

@@ -29,42 +29,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest runs with --i
 
 import dataplane_setup as setup  # noqa: E402
 import tempo_local  # noqa: E402
-from tfstack import build, cluster, operator  # noqa: E402
+from tfstack import cluster  # noqa: E402
 from tfstack.dataplane import mapping, processes, traffic  # noqa: E402
 from ansible_collections.tracefleet.otel.plugins.module_utils.tempo import (  # noqa: E402
-    Expectations, TempoClient, analyze_trace, flatten_spans, wait_for_trace)
+    Expectations, TempoClient, flatten_spans, wait_for_trace)
 
 pytestmark = pytest.mark.dataplane
 
 NAME = "dataplane-it"
-TEMPO_SERVICE = "tempo.tempo.svc.cluster.local:4317"
-GATEWAY_SERVICE = "gateway-collector.observability.svc.cluster.local:4317"
 ROUTINE, ERRORS, SLOW = 5000, 100, 100
 SEARCH_SETTLE_S = 15.0
 ENVIRONMENT = setup.GATEWAY_VARS["tracefleet_gateway_environment"]
 
 
-def _start_operator(attempts=3, name=NAME):
-    """operator.start, again when its CRD poll races a CRD that has no conditions yet.
-
-    (tfstack.operator._crd_states: kubectl's jsonpath filter fails on `conditions: null` right after
-    the apply; seen once here. A shared-code bug, reported; retried rather than hidden.)"""
-    for attempt in range(attempts):
-        try:
-            return operator.start(name, log=lambda *_: None)
-        except cluster.StackError as err:
-            if "is not array or slice" not in str(err) or attempt == attempts - 1:
-                raise
-            print("\noperator start raced a new CRD (attempt %d), trying again" % (attempt + 1))
-            time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory):
     """The cluster, rolled out; yields {collector name: Applied, "tempo": tempo.yaml text}."""
-    for tool in ("opentelemetry-operator", "otelcol", "tempo"):
-        if not build.version_ok(build.by_binary(tool)):
-            pytest.fail("no %s binary: run `make tools`" % tool, pytrace=False)
+    setup.require_tools()
     workdir = tmp_path_factory.mktemp("dataplane-rollout")
     # TRACEFLEET_DATAPLANE_REUSE=1: development only, reuse a cluster a previous run rolled out and left up.
     reuse = bool(os.environ.get("TRACEFLEET_DATAPLANE_REUSE")) and cluster.healthy(NAME)
@@ -72,9 +53,7 @@ def applied(tmp_path_factory):
         started = time.monotonic()
         rollout_s = 0.0
         if not reuse:
-            cluster.down(NAME, log=lambda *_: None)
-            cluster.up(NAME, 3, log=lambda *_: None)
-            _start_operator()
+            setup.fresh_cluster(NAME)
             rollout_s = setup.rollout(NAME, workdir)
         result = {c: setup.read_collector(NAME, c) for c in ("gateway", "agent", "agent-plain")}
         result["tempo"] = setup.read_tempo(NAME)
@@ -91,28 +70,6 @@ def tempo(applied):
         grpc = server.changes[("distributor", "receivers", "otlp", "protocols", "grpc", "endpoint")][1]
         server.otlp_grpc = grpc
         yield server
-
-
-def plane_specs(applied, tempo, agent="agent", name=NAME):
-    """Arguments for processes.running: 3 gateways and 2 agents from what the cluster got."""
-    gateway = applied["gateway"]
-    gateways = [dict(name="gateway-%d" % i, config_text=gateway.text, address=address,
-                     services={TEMPO_SERVICE: tempo.otlp_grpc}, env=gateway.envs[i % len(gateway.envs)])
-                for i, address in enumerate(processes.GATEWAY_ADDRESSES)]
-    endpoints = ["%s:4317" % a for a in processes.GATEWAY_ADDRESSES]
-    agents = []
-    for i, address in enumerate(processes.AGENT_ADDRESSES):
-        env = dict(applied[agent].envs[i % len(applied[agent].envs)], KUBECONFIG=str(cluster.kubeconfig_path(name)))
-        # The plain exporter's one gRPC connection to the gateway Service lands on one replica, chosen
-        # per connection (kube-proxy); agent i's connection is taken to land on gateway i.
-        agents.append(dict(name="%s-%d" % (agent, i), config_text=applied[agent].text, address=address, env=env,
-                           gateways=endpoints, services={GATEWAY_SERVICE: endpoints[i % len(endpoints)]}))
-    return gateways, agents
-
-
-def shop_for(plane, run_id, seed):
-    a0, a1 = plane.agents
-    return traffic.Shop({"frontend": a0.otlp_http, "orders": a0.otlp_http, "payments": a1.otlp_http}, run_id, seed=seed)
 
 
 def search_ids(client, run_id, kind, want=None, settle_s=6.0, timeout=90.0):
@@ -134,23 +91,14 @@ def search_ids(client, run_id, kind, want=None, settle_s=6.0, timeout=90.0):
         time.sleep(1.5)
 
 
-def lookup(client, trace_ids):
-    return {tid: analyze_trace(doc) for tid in trace_ids for doc in [client.get_trace(tid)] if doc}
-
-
-def broken(analysis):
-    return (analysis["span_count"] != 3 or analysis["root_count"] != 1 or analysis["orphan_spans"]
-            or analysis["services"] != list(traffic.SERVICES))
-
-
 @pytest.fixture(scope="module")
 def balanced_run(applied, tempo):
     """One load through agents with the load_balancing exporter: the traces sent, what Tempo has, metrics."""
     run_id = "lb-" + secrets.token_hex(4)
-    gateways, agents = plane_specs(applied, tempo)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     client = TempoClient(tempo.url)
     with processes.running(gateways, agents) as plane:
-        shop = shop_for(plane, run_id, seed=8)
+        shop = setup.shop_for(plane, run_id, seed=8)
         started = time.monotonic()
         sent = shop.send(traffic.plan(routine=ROUTINE, error=ERRORS, slow=SLOW, seed=8), chunk=250,
                          max_seconds=240, children_first=True)
@@ -166,12 +114,12 @@ def balanced_run(applied, tempo):
         searched = {kind: len(ids) for kind, ids in found.items()}
         for kind in ("error", "slow"):  # search missed some: the lookup by id is authoritative
             missing = set(by_kind[kind]) - found[kind]
-            found[kind] |= set(lookup(client, missing))
+            found[kind] |= set(setup.lookup(client, missing))
         time.sleep(1)
         metrics = {c.name: c.metrics() for c in plane.collectors}
     kept_routine = sorted(found["routine"])
     started = time.monotonic()
-    analyses = lookup(client, list(found["error"]) + list(found["slow"]) + kept_routine[:100])
+    analyses = setup.lookup(client, list(found["error"]) + list(found["slow"]) + kept_routine[:100])
     lookup_s = time.monotonic() - started
     print("\nbalanced run %s: %d traces (%d spans) sent in %.1f s; Tempo has error %d/%d, slow %d/%d, routine %d/%d; "
           "%d traces looked up in %.1f s; search alone found %s" % (run_id, len(sent), 3 * len(sent), send_s, len(found["error"]), ERRORS,
@@ -181,8 +129,8 @@ def balanced_run(applied, tempo):
 
 def test_the_collectors_run_what_the_cluster_got_with_only_addresses_mapped(applied, tempo, tmp_path):
     """Byte for byte: the first config file is the ConfigMap; otelcol's own resolved view differs only at mapped paths."""
-    gateways, agents = plane_specs(applied, tempo)
-    _, plain_agents = plane_specs(applied, tempo, agent="agent-plain")
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
+    _, plain_agents = setup.plane_specs(applied, tempo, NAME, agent="agent-plain")
     otelcol = processes.otelcol_binary()
     for spec in (gateways[1], agents[0], plain_agents[1]):
         collector_name = spec["name"].rsplit("-", 1)[0]
@@ -216,7 +164,7 @@ def test_the_collectors_run_what_the_cluster_got_with_only_addresses_mapped(appl
 
 
 def test_every_process_stops_and_its_ports_are_free_again(applied, tempo):
-    gateways, agents = plane_specs(applied, tempo)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     with processes.running(gateways[:1], []) as plane:
         gateway = plane.gateways[0]
         assert not processes.port_free("127.0.0.2", 4317)
@@ -245,7 +193,7 @@ def test_agents_and_gateways_passed_every_span(balanced_run):
 def test_every_kept_trace_is_whole_with_one_root_and_no_orphans(balanced_run):
     analyses = balanced_run["analyses"]
     assert len(analyses) >= ERRORS + SLOW
-    bad = {tid: a for tid, a in analyses.items() if broken(a)}
+    bad = {tid: a for tid, a in analyses.items() if setup.broken(a)}
     assert not bad, "split or incomplete traces: %s" % list(bad.items())[:3]
 
 
@@ -283,16 +231,16 @@ def test_environment_upserted_pii_hashed_and_span_names_templated(balanced_run):
 def test_plain_otlp_opt_out_splits_traces_across_gateways(applied, tempo):
     """The opt-out: the same traffic through agents with the plain otlp exporter leaves error traces in pieces."""
     run_id = "plain-" + secrets.token_hex(4)
-    gateways, agents = plane_specs(applied, tempo, agent="agent-plain")
+    gateways, agents = setup.plane_specs(applied, tempo, NAME, agent="agent-plain")
     client = TempoClient(tempo.url)
     with processes.running(gateways, agents) as plane:
-        shop = shop_for(plane, run_id, seed=9)
+        shop = setup.shop_for(plane, run_id, seed=9)
         sent = shop.send(traffic.plan(error=100, seed=9), chunk=100, max_seconds=60)
         shop.shutdown()
         found = search_ids(client, run_id, "error", want=len(sent), settle_s=SEARCH_SETTLE_S, timeout=45)
         metrics = {c.name: c.metrics().get("otelcol_receiver_accepted_spans", 0) for c in plane.gateways}
-    analyses = lookup(client, [s.trace_id for s in sent])
-    split = [tid for tid, a in analyses.items() if broken(a)]
+    analyses = setup.lookup(client, [s.trace_id for s in sent])
+    split = [tid for tid, a in analyses.items() if setup.broken(a)]
     print("\nplain otlp run %s: %d error traces sent; %d found in Tempo; %d of them split (orphans / missing spans); "
           "gateway spans %s" % (run_id, len(sent), len(analyses), len(split), metrics))
     assert metrics["gateway-2"] == 0 and metrics["gateway-0"] == 2 * len(sent) and metrics["gateway-1"] == len(sent)
@@ -310,7 +258,7 @@ def test_demo_shop_through_the_pipeline_errors_slow_and_a_broken_hop(applied, te
     import load
     import shop
 
-    gateways, agents = plane_specs(applied, tempo)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     client = TempoClient(tempo.url)
     with processes.running(gateways, agents) as plane:
         a0, a1 = plane.agents
@@ -364,7 +312,7 @@ def test_article_head_sampling_times_tail_matches_the_instrumentation_roles_pred
                                      "tail_latency_threshold_ms": 300})["effective"]
     run_id = "article-" + secrets.token_hex(4)
     count = 2000
-    gateways, agents = plane_specs(applied, tempo)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     client = TempoClient(tempo.url)
     with processes.running(gateways, agents) as plane:
         a0, a1 = plane.agents

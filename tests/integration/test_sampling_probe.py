@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest runs with --i
 
 import dataplane_setup as setup  # noqa: E402
 import tempo_local  # noqa: E402
-import test_dataplane_pipeline as pipeline  # noqa: E402
-from tfstack import build, cluster  # noqa: E402
+from tfstack import cluster  # noqa: E402
 from tfstack.dataplane import processes  # noqa: E402
 from ansible_collections.tracefleet.otel.plugins.module_utils.otlp_probe import (  # noqa: E402
     SAMPLING_KIND_KEY, SAMPLING_RUN_KEY, probabilistic_keeps)
@@ -48,18 +47,14 @@ TOLERANCE = 2.5  # points; at 10 % over 2000 probes one standard deviation is 0.
 @pytest.fixture(scope="module")
 def applied(tmp_path_factory):
     """The cluster rolled out (Tempo, gateway, agent); yields the rendered configs and the gateway's sampling figures."""
-    for tool in ("opentelemetry-operator", "otelcol", "tempo"):
-        if not build.version_ok(build.by_binary(tool)):
-            pytest.fail("no %s binary: run `make tools`" % tool, pytrace=False)
+    setup.require_tools()
     workdir = tmp_path_factory.mktemp("sampling-probe-rollout")
     vars_file = workdir / "vars.yml"
     vars_file.write_text(yaml.safe_dump(ROLLOUT_VARS))
     log = workdir / "rollout.log"
     try:
         started = time.monotonic()
-        cluster.down(NAME, log=lambda *_: None)
-        cluster.up(NAME, 3, log=lambda *_: None)
-        pipeline._start_operator(name=NAME)
+        setup.fresh_cluster(NAME)
         setup._playbook(NAME, ["playbooks/demo_workloads.yml"], vars_file, log)
         setup._playbook(NAME, ["playbooks/site.yml", "--tags", "tempo,gateway,agent"], vars_file, log)
         result = {c: setup.read_collector(NAME, c) for c in ("gateway", "agent")}
@@ -95,7 +90,7 @@ def with_threshold(config_text, threshold_ms):
 def plane(applied, tempo, gateway_text=None):
     """3 gateways and 1 agent running what the cluster got (the pipeline test's specs: only addresses mapped),
     moved to 127.0.3.x; ``gateway_text`` replaces the gateways' config (the negative case)."""
-    gateways, agents = pipeline.plane_specs(applied, tempo, name=NAME)
+    gateways, agents = setup.plane_specs(applied, tempo, NAME)
     moved = dict(zip(processes.GATEWAY_ADDRESSES + processes.AGENT_ADDRESSES, GATEWAY_ADDRESSES + AGENT_ADDRESSES))
 
     def move(endpoint):

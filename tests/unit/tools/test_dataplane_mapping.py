@@ -50,6 +50,21 @@ def test_the_k8s_resolver_is_replaced_too():
     assert merged["exporters"]["load_balancing/gateway"]["resolver"] == {"static": {"hostnames": GATEWAYS}}
 
 
+def test_given_a_loopback_gateway_service_the_k8s_resolver_watches_it_instead():
+    """Only the Service the resolver watches changes (its EndpointSlices list the loopback gateways)."""
+    config = agent_config({"resolver": "k8s"})
+    rendered = config["exporters"]["load_balancing/gateway"]["resolver"]["k8s"]
+    overlay = mapping.collector_overlay(config, "127.0.0.5", gateway_service="gateway-collector-headless.tracefleet-loopback")
+    resolver = mapping.merge(config, overlay.data)["exporters"]["load_balancing/gateway"]["resolver"]
+    assert resolver == {"k8s": dict(rendered, service="gateway-collector-headless.tracefleet-loopback", ports=[4317])}
+    assert rendered["service"] != resolver["k8s"]["service"]
+    dns = agent_config({})  # the dns resolver becomes k8s on the same port
+    merged = mapping.merge(dns, mapping.collector_overlay(dns, "127.0.0.5", gateway_service="gw.ns").data)
+    assert merged["exporters"]["load_balancing/gateway"]["resolver"] == {"k8s": {"service": "gw.ns", "ports": [4317]}}
+    with pytest.raises(mapping.MappingError, match="<service>.<namespace>"):
+        mapping.collector_overlay(config, "127.0.0.5", gateway_service="gw.ns.svc.cluster.local")
+
+
 def test_gateways_on_another_port_than_the_resolver_are_refused():
     with pytest.raises(mapping.MappingError, match="resolver's port 4317"):
         mapping.collector_overlay(agent_config({}), "127.0.0.5", gateways=["127.0.0.2:14317"])

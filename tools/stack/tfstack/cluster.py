@@ -74,10 +74,10 @@ def _kwokctl(tools: dict, *args, timeout=180) -> str:
     return proc.stdout
 
 
-def kubectl(name: str, *args, timeout=60, check=True) -> subprocess.CompletedProcess:
+def kubectl(name: str, *args, timeout=60, check=True, input_text=None) -> subprocess.CompletedProcess:
     tool = build.by_binary("kubectl")
     cmd = [str(tool.path), f"--kubeconfig={kubeconfig_path(name)}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input_text)
     if check and proc.returncode != 0:
         raise StackError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc

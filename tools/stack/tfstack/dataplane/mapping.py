@@ -12,7 +12,9 @@ and what they dial:
   endpoint given for that Service (Tempo's, a gateway's);
 * the ``load_balancing`` exporter's resolver: ``dns`` (or ``k8s``) on the gateways' headless
   Service becomes ``static`` with the gateways' loopback endpoints, the port taken from the
-  resolver (what DNS would have answered: one A record per pod);
+  resolver (what DNS would have answered: one A record per pod); or, given ``gateway_service``,
+  ``k8s`` on that Service: an EndpointSlice of the gateways' loopback addresses in the local
+  cluster (tfstack.dataplane.endpoints), which a test edits as the EndpointSlice controller would;
 * absolute paths (``file_storage.directory``) move under the run's work directory.
 
 One non-address change, because a process outside a cluster has no service account:
@@ -120,13 +122,15 @@ def _service_endpoint(services, host, port, where):
                        % (where, key, ", ".join(sorted(services)) or "none"))
 
 
-def collector_overlay(config, address, services=None, gateways=None, workdir=None):
+def collector_overlay(config, address, services=None, gateways=None, workdir=None, gateway_service=None):
     """The overlay that runs ``config`` (a parsed collector.yaml) on ``address``.
 
     services: {"<host>:<port>" or "<host>": "<loopback host>:<port>"} for every cluster Service an
     exporter dials. gateways: ["<loopback host>:<port>", ...] replacing the load_balancing
-    resolver (its port, if the resolver names one, must match). workdir: where absolute storage
-    paths go. Raises MappingError for anything it would have to guess.
+    resolver (its port, if the resolver names one, must match). gateway_service: "<service>.<namespace>"
+    whose EndpointSlices list the loopback gateways; the resolver becomes ``k8s`` on it (same port)
+    instead of ``static``. workdir: where absolute storage paths go. Raises MappingError for anything
+    it would have to guess.
     """
     services = services or {}
     overlay = Overlay()
@@ -163,7 +167,7 @@ def collector_overlay(config, address, services=None, gateways=None, workdir=Non
                 if any(is_cluster_host(split_endpoint(h)[1]) for h in hostnames):
                     raise MappingError("exporters.%s: static hostnames name cluster Services: %s" % (ename, hostnames))
                 continue
-            if not gateways:
+            if not gateways and not gateway_service:
                 raise MappingError("exporters.%s resolves gateways through %s; no loopback gateways given"
                                    % (ename, "/".join(sorted(resolver)) or "nothing"))
             port = None
@@ -172,12 +176,21 @@ def collector_overlay(config, address, services=None, gateways=None, workdir=Non
             elif "k8s" in resolver:
                 ports = resolver["k8s"].get("ports") or [4317]
                 port = int(ports[0])
-            if port is not None and any(split_endpoint(g)[2] != port for g in gateways):
-                raise MappingError("exporters.%s: gateways %s are not on the resolver's port %d" % (ename, gateways, port))
+            if gateway_service:
+                if not re.match(r"^[a-z0-9-]+\.[a-z0-9-]+$", gateway_service):
+                    raise MappingError("gateway_service must be <service>.<namespace>, got %r" % (gateway_service,))
+                watched = {"service": gateway_service, "ports": [port or 4317]}
+                if "k8s" in resolver:
+                    watched = dict(resolver["k8s"], **watched)  # timeout, return_hostnames stay as rendered
+                target = ("k8s", watched)
+            else:
+                if port is not None and any(split_endpoint(g)[2] != port for g in gateways):
+                    raise MappingError("exporters.%s: gateways %s are not on the resolver's port %d" % (ename, gateways, port))
+                target = ("static", {"hostnames": list(gateways)})
             for other in resolver:
-                if other != "static":
+                if other != target[0]:
                     overlay.set(config, ("exporters", ename, "resolver", other), None)
-            overlay.set(config, ("exporters", ename, "resolver", "static"), {"hostnames": list(gateways)})
+            overlay.set(config, ("exporters", ename, "resolver", target[0]), target[1])
             continue
         endpoint = exporter.get("endpoint")
         if endpoint:

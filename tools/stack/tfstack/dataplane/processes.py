@@ -141,10 +141,12 @@ def _http_ok(url):
         return False
 
 
-def prepare(name, config_text, address, workdir, role="collector", services=None, gateways=None, env=None):
+def prepare(name, config_text, address, workdir, role="collector", services=None, gateways=None, env=None,
+            gateway_service=None):
     """A Collector (not started) for config_text on address; writes its two config files."""
     config = yaml.safe_load(config_text)
-    overlay = collector_overlay(config, address, services=services, gateways=gateways, workdir=workdir / name)
+    overlay = collector_overlay(config, address, services=services, gateways=gateways, workdir=workdir / name,
+                                gateway_service=gateway_service)
     collector = Collector(name=name, role=role, address=address, config_text=config_text, overlay=overlay.data,
                           changes=overlay.changes, listens=sorted(set(overlay.listens)), env=dict(env or {}),
                           workdir=workdir)
