@@ -35,7 +35,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.tracefleet.otel.plugins.module_utils.settings import SettingsError
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import SettingsError, plain_copy
 from ansible_collections.tracefleet.otel.plugins.plugin_utils.settings_filter import raising as _raising
 
 PREFIX = "tracefleet_tempo_"
@@ -140,7 +140,7 @@ def _merged(settings):
     merged = copy.deepcopy(DEFAULTS)
     for key, value in settings.items():
         if value is not None:
-            merged[key] = _like_the_spec(DEFAULTS[key], copy.deepcopy(value))
+            merged[key] = _like_the_spec(DEFAULTS[key], plain_copy(value))
     return merged
 
 
@@ -339,7 +339,7 @@ def _deep_merge(base, extra):
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             _deep_merge(base[key], value)
         else:
-            base[key] = copy.deepcopy(value)
+            base[key] = plain_copy(value)
     return base
 
 

@@ -42,13 +42,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import hashlib
 import json
 import re
 
 from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_apply import apply_needed, live_object
 from ansible_collections.tracefleet.otel.plugins.module_utils.k8s_objects import get_path as _get, meta as _meta, ref as _ref
+from ansible_collections.tracefleet.otel.plugins.module_utils.settings import plain_copy
 
 LANGUAGES = ("java", "nodejs", "python", "dotnet", "go")
 ANNOTATION_PREFIX = "instrumentation.opentelemetry.io/"
@@ -361,7 +361,7 @@ def restart_plan(plan, workloads, restart, instrumentation_reads, workload_reads
     workload_reads, pod_reads = _results(workload_reads), _results(pod_reads)
     out = []
     for item in plan:
-        item = copy.deepcopy(item)
+        item = plain_copy(item)
         item.setdefault("restart", [])
         item.setdefault("flagged", [])
         index = item["index"]

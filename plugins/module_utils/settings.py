@@ -44,11 +44,26 @@ def is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def plain_copy(value):
+    """A deep copy of inventory data as plain dicts and lists.
+
+    ``copy.deepcopy`` of the lazy containers Ansible (core 2.19) hands to a filter also copies their templar, with
+    every variable of the host (all hosts' hostvars): it made one filter call cost seconds of controller CPU, more
+    with each host in the inventory. Reading the container renders its values instead, once."""
+    if isinstance(value, dict):
+        return dict((key, plain_copy(item)) for key, item in value.items())
+    if isinstance(value, list):
+        return [plain_copy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain_copy(item) for item in value)
+    return copy.deepcopy(value)
+
+
 def resolve(settings, defaults):
     """Defaults overlaid with the given settings; a None setting keeps its default."""
-    resolved = copy.deepcopy(defaults)
+    resolved = plain_copy(defaults)
     if isinstance(settings, dict):
-        resolved.update((key, copy.deepcopy(value)) for key, value in settings.items()
+        resolved.update((key, plain_copy(value)) for key, value in settings.items()
                         if value is not None and key in defaults)
     return resolved
 
