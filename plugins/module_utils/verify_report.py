@@ -30,8 +30,8 @@ import posixpath
 import re
 from html import escape as _html_escape
 
-SCHEMA = "tracefleet.verify/v1"
 SCHEMA_VERSION = 1
+SCHEMA = "tracefleet.verify/v%d" % SCHEMA_VERSION
 _SCHEMA_ANY = re.compile(r"^tracefleet\.verify/v(\d+)$")
 # What report_files returns (the fleet as read from a directory); fleet_html takes it as its input.
 FLEET_SCHEMA = "tracefleet.verify-fleet/v1"

@@ -2,10 +2,11 @@
 the pieces the data-plane tests share (the process specs, the demo shop's wiring, Tempo lookups).
 
 Used by tests/integration/test_dataplane_*.py and test_sampling_probe.py (and
-``python tests/integration/dataplane_setup.py NAME`` to try it by hand). ``rollout`` runs the project's own playbooks (demo_workloads.yml for Tempo's
-volume, then site.yml with ``--tags tempo,gateway,agent``) against the cluster with the test's
-variables, and a second agent collector ``agent-plain`` with ``tracefleet_agent_export_mode:
-plain_otlp`` (the opt-out). ``applied`` reads what the operator rendered: each collector's mounted
+``python tests/integration/dataplane_setup.py NAME`` to try it by hand). ``rollout`` runs the
+project's own playbooks (demo_workloads.yml for Tempo's volume, then site.yml with ``--tags
+tempo,gateway,agent``) against the cluster with the test's variables, and more agent collectors:
+``agent-plain`` with ``tracefleet_agent_export_mode: plain_otlp`` (the opt-out) by default, or
+``agent-k8s`` with the k8s resolver. ``applied`` reads what the operator rendered: each collector's mounted
 ConfigMap ``collector.yaml`` byte for byte, the environment of each of its pods (K8S_NODE_NAME from
 the pod's spec.nodeName), and Tempo's ``tempo.yaml``. Only the Kubernetes API on 127.0.0.1 is read.
 """
